@@ -1,0 +1,229 @@
+"""The one configuration file (TOML) read by the CLI and the DAGs, turned into frozen typed objects.
+
+Secrets are named by environment variable in the file and read once here; their values never
+appear in `repr`, logs or XCom. Relative paths are resolved against the file's folder.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from baocao.errors import ConfigurationError
+from baocao.periods import PeriodType, Regime
+
+CONFIG_ENV = "BAOCAO_CONFIG"
+
+
+class ReportType(StrEnum):
+    TTHC_RESULTS = "TTHC_RESULTS"
+    SERVICE_INDEX = "SERVICE_INDEX"
+    ONLINE_SERVICES = "ONLINE_SERVICES"
+    ICT_RANKING = "ICT_RANKING"
+    EGOV_MATURITY = "EGOV_MATURITY"
+
+
+class SubmissionFormat(StrEnum):
+    XML = "xml"
+    JSON = "json"
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A secret value read from the environment; shows only the variable's name."""
+
+    env_name: str
+    value: str = field(repr=False)
+
+    def __str__(self) -> str:
+        return f"<secret from ${self.env_name}>"
+
+
+def read_secret(env_name: str, what: str) -> Secret:
+    value = os.environ.get(env_name)
+    if not value:
+        raise ConfigurationError(f"{what}: environment variable {env_name} is not set")
+    return Secret(env_name, value)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    timeout_seconds: float = 30.0
+    max_attempts: int = 6
+    backoff_base_seconds: float = 0.5
+    backoff_max_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
+class SourceConfig:
+    name: str
+    kind: str
+    base_url: str
+    client_id: Secret
+    client_secret: Secret
+    fields: Mapping[str, str]
+    values: Mapping[str, Mapping[str, str]]
+    page_size: int = 500
+    overlap_minutes: int = 60
+    retry: RetryPolicy = RetryPolicy()
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    report_type: ReportType
+    receiver_code: str
+    receiver_name: str
+    regime: Regime
+    period_type: PeriodType
+    format: SubmissionFormat
+    sources: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CentralConfig:
+    url: str
+    token: Secret
+    format: SubmissionFormat
+    retry: RetryPolicy
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    province_code: str
+    province_name: str
+    data_dir: Path
+    warehouse_url: str
+    agencies_file: Path
+    central: CentralConfig
+    reports: Mapping[ReportType, ReportConfig]
+    sources: Mapping[str, SourceConfig]
+
+    def report(self, report_type: ReportType | str) -> ReportConfig:
+        try:
+            return self.reports[ReportType(report_type)]
+        except (KeyError, ValueError):
+            known = ", ".join(self.reports) or "none"
+            raise ConfigurationError(
+                f"{self.path}: report {report_type!r} is not configured (configured: {known})"
+            ) from None
+
+    def source(self, name: str) -> SourceConfig:
+        try:
+            return self.sources[name]
+        except KeyError:
+            raise ConfigurationError(f"{self.path}: source {name!r} is not configured") from None
+
+
+def _require(table: Mapping[str, Any], key: str, where: str) -> Any:
+    if key not in table:
+        raise ConfigurationError(f"{where}: missing key {key!r}")
+    return table[key]
+
+
+def _retry(table: Mapping[str, Any]) -> RetryPolicy:
+    defaults = RetryPolicy()
+    return RetryPolicy(
+        timeout_seconds=float(table.get("timeout_seconds", defaults.timeout_seconds)),
+        max_attempts=int(table.get("max_attempts", defaults.max_attempts)),
+        backoff_base_seconds=float(table.get("backoff_base_seconds", defaults.backoff_base_seconds)),
+        backoff_max_seconds=float(table.get("backoff_max_seconds", defaults.backoff_max_seconds)),
+    )
+
+
+def _resolve_url(url: str, base: Path) -> str:
+    """SQLite URLs with a relative path are taken relative to the configuration file."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite://":
+        return prefix + str((base / url[len(prefix) :]).resolve())
+    return url
+
+
+def _enum(kind: type[StrEnum], value: Any, where: str) -> Any:
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = ", ".join(m.value for m in kind)
+        raise ConfigurationError(f"{where}: {value!r} is not one of {allowed}") from None
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Read and check the configuration file (default: $BAOCAO_CONFIG, then ./baocao.toml)."""
+    chosen = Path(path or os.environ.get(CONFIG_ENV) or "baocao.toml").resolve()
+    if not chosen.is_file():
+        raise ConfigurationError(f"configuration file {chosen} not found (set --config or ${CONFIG_ENV})")
+    try:
+        raw = tomllib.loads(chosen.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigurationError(f"{chosen}: not valid TOML: {error}") from None
+    base = chosen.parent
+    where = str(chosen)
+
+    province = _require(raw, "province", where)
+    central_table = _require(raw, "central", where)
+    central_format = _enum(SubmissionFormat, central_table.get("format", "xml"), f"{where} [central] format")
+    central = CentralConfig(
+        url=str(_require(central_table, "url", f"{where} [central]")).rstrip("/"),
+        token=read_secret(_require(central_table, "token_env", f"{where} [central]"), "central endpoint token"),
+        format=central_format,
+        retry=_retry(central_table),
+    )
+
+    sources: dict[str, SourceConfig] = {}
+    for index, table in enumerate(raw.get("sources", [])):
+        source_where = f"{where} [[sources]] #{index + 1}"
+        name = str(_require(table, "name", source_where))
+        sources[name] = SourceConfig(
+            name=name,
+            kind=str(_require(table, "kind", source_where)),
+            base_url=str(_require(table, "base_url", source_where)).rstrip("/"),
+            client_id=read_secret(_require(table, "client_id_env", source_where), f"source {name} client id"),
+            client_secret=read_secret(
+                _require(table, "client_secret_env", source_where), f"source {name} client secret"
+            ),
+            fields=dict(table.get("fields", {})),
+            values={column: dict(words) for column, words in table.get("values", {}).items()},
+            page_size=int(table.get("page_size", 500)),
+            overlap_minutes=int(table.get("overlap_minutes", 60)),
+            retry=_retry(table),
+        )
+
+    reports: dict[ReportType, ReportConfig] = {}
+    for name, table in raw.get("reports", {}).items():
+        report_where = f"{where} [reports.{name}]"
+        report_type = _enum(ReportType, name, report_where)
+        report_sources = tuple(table.get("sources", sources.keys()))
+        for source_name in report_sources:
+            if source_name not in sources:
+                raise ConfigurationError(f"{report_where}: source {source_name!r} is not configured")
+        reports[report_type] = ReportConfig(
+            report_type=report_type,
+            receiver_code=str(_require(table, "receiver_code", report_where)),
+            receiver_name=str(_require(table, "receiver_name", report_where)),
+            regime=_enum(Regime, table.get("regime", "D09"), report_where),
+            period_type=_enum(PeriodType, table.get("period_type", "MONTH"), report_where),
+            format=_enum(SubmissionFormat, table.get("format", central_format), report_where),
+            sources=report_sources,
+        )
+
+    paths = raw.get("paths", {})
+    data_dir = (base / str(paths.get("data_dir", "var"))).resolve()
+    warehouse = raw.get("warehouse", {})
+    default_warehouse = f"sqlite:///{data_dir / 'warehouse.db'}"
+    registry = _require(raw, "registry", where)
+    return Config(
+        path=chosen,
+        province_code=str(_require(province, "code", f"{where} [province]")),
+        province_name=str(_require(province, "name", f"{where} [province]")),
+        data_dir=data_dir,
+        warehouse_url=_resolve_url(str(warehouse.get("url", default_warehouse)), base),
+        agencies_file=(base / str(_require(registry, "agencies", f"{where} [registry]"))).resolve(),
+        central=central,
+        reports=reports,
+        sources=sources,
+    )

@@ -1,0 +1,227 @@
+"""The submission ledger: what was sent, with which key, and what the central answered.
+
+A submission's payload bytes and Idempotency-Key are frozen in the warehouse before the first
+POST; every retry, by any worker, sends those bytes with that key, so the central stores it once.
+Only one live submission exists per (sender, report, period, regime, version): a concurrent
+freeze loses the unique-constraint race and takes the winner's row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from baocao.errors import FatalError
+from baocao.warehouse import submission_attempts, submissions, utc_now
+from connectors.central import Answer, Verdict
+
+
+class State:
+    FROZEN = "FROZEN"  # payload and key fixed; not yet acknowledged
+    ACCEPTED = "ACCEPTED"  # receipt stored
+    REJECTED = "REJECTED"  # central refused the content: a fixed payload may replace it
+    FAILED = "FAILED"  # key reused or version conflict: a person must look
+
+
+@dataclass(frozen=True)
+class Submission:
+    id: int
+    report_type: str
+    period_id: str
+    regime: str
+    sender: str
+    version: int
+    idempotency_key: str
+    submission_id: str
+    format: str
+    content_type: str
+    payload: bytes
+    sha256: str
+    supersedes: str | None
+    state: str
+    attempts: int
+    receipt_id: str | None
+    receipt: dict[str, Any] | None
+    last_error: str | None
+
+    @classmethod
+    def from_row(cls, row: Mapping[Any, Any]) -> Submission:
+        return cls(
+            id=row["id"],
+            report_type=row["report_type"],
+            period_id=row["period_id"],
+            regime=row["regime"],
+            sender=row["sender"],
+            version=row["version"],
+            idempotency_key=row["idempotency_key"],
+            submission_id=row["submission_id"],
+            format=row["format"],
+            content_type=row["content_type"],
+            payload=bytes(row["payload"]),
+            sha256=row["sha256"],
+            supersedes=row["supersedes"],
+            state=row["state"],
+            attempts=row["attempts"],
+            receipt_id=row["receipt_id"],
+            receipt=json.loads(row["receipt"]) if row["receipt"] else None,
+            last_error=row["last_error"],
+        )
+
+
+def live_slot(sender: str, report_type: str, period_id: str, regime: str, version: int) -> str:
+    return f"{sender}|{report_type}|{period_id}|{regime}|v{version}"
+
+
+def get(engine: Engine, submission: int) -> Submission:
+    with engine.connect() as connection:
+        row = connection.execute(sa.select(submissions).where(submissions.c.id == submission)).mappings().one_or_none()
+    if row is None:
+        raise FatalError(f"ledger: no submission #{submission}")
+    return Submission.from_row(row)
+
+
+def find_live(engine: Engine, slot: str) -> Submission | None:
+    with engine.connect() as connection:
+        row = connection.execute(sa.select(submissions).where(submissions.c.live_slot == slot)).mappings().one_or_none()
+    return Submission.from_row(row) if row else None
+
+
+def freeze(
+    engine: Engine,
+    *,
+    report_type: str,
+    period_id: str,
+    regime: str,
+    sender: str,
+    version: int,
+    fmt: str,
+    content_type: str,
+    render: Callable[[str], bytes],
+    supersedes: str | None = None,
+) -> Submission:
+    """The live submission for this slot, rendering and freezing it first if there is none.
+
+    `render(submission_id)` is called only when a new submission is frozen; an existing live one
+    (frozen, accepted or failed) is returned untouched so its bytes and key never change.
+    """
+    slot = live_slot(sender, report_type, period_id, regime, version)
+    existing = find_live(engine, slot)
+    if existing is not None:
+        return existing
+    submission_id = str(uuid.uuid4())
+    payload = render(submission_id)
+    key = f"{sender}:{report_type}:{period_id}:{regime}:v{version}:{uuid.uuid4().hex[:16]}"
+    now = utc_now()
+    try:
+        with engine.begin() as connection:
+            new_id = connection.execute(
+                sa.insert(submissions)
+                .values(
+                    report_type=report_type,
+                    period_id=period_id,
+                    regime=regime,
+                    sender=sender,
+                    version=version,
+                    live_slot=slot,
+                    idempotency_key=key,
+                    submission_id=submission_id,
+                    format=fmt,
+                    content_type=content_type,
+                    payload=payload,
+                    sha256=hashlib.sha256(payload).hexdigest(),
+                    supersedes=supersedes,
+                    state=State.FROZEN,
+                    attempts=0,
+                    created_at=now,
+                    updated_at=now,
+                )
+                .returning(submissions.c.id)
+            ).scalar_one()
+    except sa.exc.IntegrityError:
+        # Another worker froze this slot first: use its bytes and key.
+        winner = find_live(engine, slot)
+        if winner is None:
+            raise
+        return winner
+    return get(engine, new_id)
+
+
+def record_answer(engine: Engine, submission: Submission, answer: Answer) -> Submission:
+    """Store the central's final answer; a rejection frees the slot for a corrected payload."""
+    values: dict[str, Any] = {
+        "attempts": submissions.c.attempts + 1,
+        "last_status": answer.status,
+        "updated_at": utc_now(),
+    }
+    detail = "; ".join((answer.message, *answer.errors))[:4000]
+    if answer.verdict is Verdict.ACCEPTED:
+        assert answer.receipt is not None
+        values.update(
+            state=State.ACCEPTED,
+            receipt_id=str(answer.receipt.get("receipt_id")),
+            receipt=json.dumps(answer.receipt, ensure_ascii=False),
+            last_error=None,
+        )
+    elif answer.verdict is Verdict.REJECTED:
+        values.update(state=State.REJECTED, live_slot=None, last_error=f"{answer.code}: {detail}")
+    elif answer.verdict is Verdict.CONFLICT:
+        values.update(state=State.FAILED, last_error=f"{answer.code}: {detail}")
+    else:
+        values.update(last_error=f"HTTP {answer.status} {answer.code or ''}: {detail}")
+    with engine.begin() as connection:
+        connection.execute(sa.update(submissions).where(submissions.c.id == submission.id).values(**values))
+        connection.execute(
+            sa.insert(submission_attempts).values(
+                submission=submission.id,
+                at=utc_now(),
+                status=answer.status,
+                outcome=answer.verdict.value + (" (replayed)" if answer.replayed else ""),
+                detail=detail[:2000],
+            )
+        )
+    return get(engine, submission.id)
+
+
+def record_unanswered(engine: Engine, submission: Submission, error: str) -> None:
+    """The retry budget ran out without a final answer: the submission stays frozen for the next run."""
+    with engine.begin() as connection:
+        connection.execute(
+            sa.update(submissions)
+            .where(submissions.c.id == submission.id)
+            .values(attempts=submissions.c.attempts + 1, last_error=error[:4000], updated_at=utc_now())
+        )
+        connection.execute(
+            sa.insert(submission_attempts).values(
+                submission=submission.id, at=utc_now(), status=None, outcome="NO_ANSWER", detail=error[:2000]
+            )
+        )
+
+
+def listing(engine: Engine, report_type: str | None = None, period_id: str | None = None) -> list[dict[str, Any]]:
+    query = sa.select(
+        submissions.c.id,
+        submissions.c.report_type,
+        submissions.c.period_id,
+        submissions.c.regime,
+        submissions.c.version,
+        submissions.c.format,
+        submissions.c.state,
+        submissions.c.attempts,
+        submissions.c.receipt_id,
+        submissions.c.idempotency_key,
+        submissions.c.last_error,
+        submissions.c.updated_at,
+    ).order_by(submissions.c.id)
+    if report_type:
+        query = query.where(submissions.c.report_type == report_type)
+    if period_id:
+        query = query.where(submissions.c.period_id == period_id)
+    with engine.connect() as connection:
+        return [dict(row) for row in connection.execute(query).mappings()]

@@ -1,0 +1,358 @@
+"""The steps of a report run, each callable alone (one Airflow task each) or in sequence (the CLI).
+
+Steps pass references, never data: a batch id, a period id, a ledger id. Large data stays in the
+warehouse; each step reads what it needs from there.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from baocao import ledger, warehouse
+from baocao.config import Config, ReportType, SubmissionFormat
+from baocao.errors import ConfigurationError, DataQualityError, FatalError, RetriableError, RuleFailure
+from baocao.periods import Period, parse_period
+from baocao.registry import Registry, load_registry
+from connectors.central import CentralClient, Verdict
+from connectors.rest_onestop import OneStopClient
+from expectations import dossiers as dossier_rules
+from expectations import tthc_report as report_rules
+from expectations.runner import SuiteRunner
+from transforms import render as renderer
+from transforms.canonical import LOCAL_TIMEZONE, Col, canonical_frame, canonical_record, deduplicate_latest
+from transforms.tthc import Completeness, assemble_tthc_report, completeness, tthc_rows_query
+
+log = logging.getLogger(__name__)
+
+PRODUCER = "baocao"
+
+
+def producer_version() -> str:
+    try:
+        return version("baocao")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def local_now() -> datetime:
+    return datetime.now(LOCAL_TIMEZONE).replace(tzinfo=None)
+
+
+def engine_for(config: Config) -> Engine:
+    return warehouse.connect(config.warehouse_url)
+
+
+def suite_runner(config: Config) -> SuiteRunner:
+    return SuiteRunner(config.data_dir / "validation")
+
+
+def period_of(config: Config, report_type: ReportType | str, period_id: str) -> Period:
+    return parse_period(period_id, config.report(report_type).regime)
+
+
+# ---------------------------------------------------------------- extract
+
+
+def extract(config: Config, source_name: str, now: datetime | None = None) -> str:
+    """Pull what changed since the last merged batch (minus an overlap window) into staging."""
+    source = config.source(source_name)
+    if source.kind != "rest_onestop":
+        raise ConfigurationError(f"source {source_name}: kind {source.kind!r} is not supported yet")
+    engine = engine_for(config)
+    window_to = now or local_now()
+    last = warehouse.watermark(engine, source.name)
+    # Records committed late under an earlier updated_at would be missed by a cursor that only moves
+    # forward: every pull reaches back by the overlap window, and upserts by code absorb the repeats.
+    window_from = last - timedelta(minutes=source.overlap_minutes) if last else None
+    batch_id = f"{source.name}-{window_to:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    warehouse.start_batch(engine, batch_id, source.name, source.kind, window_from, window_to)
+    client = OneStopClient(source)
+    rows = [
+        canonical_record(record, source.fields, source.values) for record in client.dossiers(window_from, window_to)
+    ]
+    pulled = len(rows)
+    without_code = [row for row in rows if row[Col.CODE] is None]
+    frame = canonical_frame(deduplicate_latest(row for row in rows if row[Col.CODE] is not None))
+    staged = warehouse.stage_dossiers(engine, batch_id, frame, pulled=pulled)
+    if without_code:
+        warehouse.record_quarantine(
+            engine,
+            batch_id,
+            source.name,
+            [
+                (f"record without code #{n + 1}", "Every dossier has a code", "code missing")
+                for n in range(len(without_code))
+            ],
+            stage="extract",
+        )
+    log.info(
+        "source %s: batch %s pulled %d record(s) in window %s → %s; %d staged after de-duplication",
+        source.name,
+        batch_id,
+        pulled,
+        window_from,
+        window_to,
+        staged,
+    )
+    return batch_id
+
+
+# ---------------------------------------------------------------- validate and merge
+
+
+def validate_batch(config: Config, batch_id: str) -> dict[str, Any]:
+    """Run the dossier suite on the staged batch; quarantine failures; merge the rest."""
+    if not all(ch.isalnum() or ch in "-_." for ch in batch_id):
+        raise FatalError(f"invalid batch id {batch_id!r}")
+    engine = engine_for(config)
+    batch = warehouse.batch_summary(engine, batch_id)
+    registry = load_registry(config.agencies_file)
+    outcome = suite_runner(config).validate_query(
+        connection_string=config.warehouse_url,
+        # The batch id was just checked to be plain text, so inlining it is safe.
+        query=f"SELECT * FROM staged_dossiers WHERE batch_id = '{batch_id}'",  # noqa: S608
+        suite_name=dossier_rules.SUITE_NAME,
+        expectations=dossier_rules.dossier_suite(registry.codes),
+        key_column=Col.CODE,
+        run_name=batch_id,
+    )
+    failures = [(f.key, f.rule, f.detail) for f in outcome.failures]
+    quarantined = warehouse.record_quarantine(engine, batch_id, batch["source"], failures, stage="validate")
+    for failure in outcome.failures[:20]:
+        log.warning(
+            "source %s: dossier %s quarantined: %s (%s)", batch["source"], failure.key, failure.rule, failure.detail
+        )
+    merged = warehouse.merge_batch(engine, batch_id)
+    log.info("batch %s: %d merged, %d quarantined; Data Docs: %s", batch_id, merged, quarantined, outcome.docs_index)
+    return {
+        "batch_id": batch_id,
+        "merged": merged,
+        "quarantined": quarantined,
+        "failed_rules": sorted(set(outcome.failed_rules)),
+        "data_docs": str(outcome.docs_index),
+    }
+
+
+# ---------------------------------------------------------------- aggregate
+
+
+def aggregate(config: Config, report_type: ReportType | str, period_id: str) -> dict[str, Any]:
+    """Group the period's dossiers in the warehouse and store the report rows (replacing earlier ones)."""
+    report_type = ReportType(report_type)
+    if report_type is not ReportType.TTHC_RESULTS:
+        raise ConfigurationError(f"report {report_type} is not implemented yet")
+    period = period_of(config, report_type, period_id)
+    engine = engine_for(config)
+    registry = load_registry(config.agencies_file)
+    levels = registry.level_of()
+    with engine.connect() as connection:
+        grouped = pd.DataFrame(connection.execute(tthc_rows_query(period)).mappings().all())
+    computed_at = warehouse.utc_now()
+    rows = []
+    if len(grouped):
+        report = assemble_tthc_report(grouped, registry, period)
+        for row in report[report["kind"] == "ROW"].to_dict("records"):
+            rows.append(
+                {
+                    "period_id": period.id,
+                    "regime": period.regime.value,
+                    "agency": row["agency"],
+                    "field": row["field"],
+                    "level": levels[row["agency"]].value,
+                    "field_name": row["field_name"],
+                    **{name: int(row[name]) for name in warehouse.COUNT_COLUMNS},
+                    "on_time_rate": row["on_time_rate"],
+                    "computed_at": computed_at,
+                }
+            )
+    warehouse.replace_report_rows(engine, warehouse.report_tthc_rows, period.id, period.regime.value, rows)
+    log.info("TTHC_RESULTS %s: %d row(s) aggregated", period, len(rows))
+    return {"report_type": report_type.value, "period_id": period.id, "rows": len(rows)}
+
+
+def load_report(
+    config: Config, report_type: ReportType | str, period_id: str
+) -> tuple[pd.DataFrame, Completeness, Period]:
+    """The stored report rows, assembled into sections and totals (pure, cheap)."""
+    period = period_of(config, report_type, period_id)
+    engine = engine_for(config)
+    table = warehouse.report_tthc_rows
+    with engine.connect() as connection:
+        rows = pd.DataFrame(
+            connection.execute(
+                sa.select(table).where(table.c.period_id == period.id, table.c.regime == period.regime.value)
+            )
+            .mappings()
+            .all(),
+            columns=[c.name for c in table.columns],
+        )
+    registry = load_registry(config.agencies_file)
+    return assemble_tthc_report(rows, registry, period), completeness(rows, registry, period), period
+
+
+def validate_report(config: Config, report_type: ReportType | str, period_id: str) -> dict[str, Any]:
+    """Run the report suite; a failed rule blocks publication with the rule, row and both values."""
+    report, _, period = load_report(config, report_type, period_id)
+    outcome = suite_runner(config).validate_frame(
+        report_rules.report_check_frame(report),
+        suite_name=report_rules.SUITE_NAME,
+        expectations=report_rules.report_suite(),
+        key_column=report_rules.ROW_LABEL,
+        run_name=f"{report_type}-{period.id}-{local_now():%Y%m%dT%H%M%S}",
+    )
+    if not outcome.success:
+        raise DataQualityError(
+            f"{report_type} {period.id}",
+            [RuleFailure(f.rule, f.key, f.detail) for f in outcome.failures],
+        )
+    return {"rows": int((report["kind"] == "ROW").sum()), "data_docs": str(outcome.docs_index)}
+
+
+# ---------------------------------------------------------------- render and publish
+
+
+@dataclass(frozen=True)
+class Rendered:
+    submission: ledger.Submission | None
+    payload: bytes
+    path: Path
+
+
+def _render_payload(config: Config, report_type: ReportType, period_id: str, submission_id: str, version: int) -> bytes:
+    report, found, period = load_report(config, report_type, period_id)
+    settings = config.report(report_type)
+    envelope = renderer.Envelope(
+        submission_id=submission_id,
+        report_type=report_type.value,
+        sender_code=config.province_code,
+        sender_name=config.province_name,
+        receiver_code=settings.receiver_code,
+        receiver_name=settings.receiver_name,
+        period=period,
+        version=version,
+        generated_at=datetime.now(LOCAL_TIMEZONE).replace(microsecond=0),
+        producer_name=PRODUCER,
+        producer_version=producer_version(),
+        completeness=found,
+    )
+    if settings.format is SubmissionFormat.XML:
+        return renderer.render_tthc_xml(envelope, report)
+    return renderer.render_tthc_json(envelope, report)
+
+
+def _output_path(
+    config: Config, report_type: str, period_id: str, version: int, fmt: SubmissionFormat, tag: str
+) -> Path:
+    folder = config.data_dir / "submissions" / report_type / period_id
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"v{version}-{tag}.{fmt.value}"
+
+
+def render(config: Config, report_type: ReportType | str, period_id: str, dry_run: bool = False) -> Rendered:
+    """Render, check against the schema, and (unless a dry run) freeze into the ledger.
+
+    A live submission already frozen for this period is returned as it is: its bytes never change.
+    """
+    report_type = ReportType(report_type)
+    settings = config.report(report_type)
+    period = period_of(config, report_type, period_id)
+    content_type = renderer.XML_CONTENT_TYPE if settings.format is SubmissionFormat.XML else renderer.JSON_CONTENT_TYPE
+    version = 1
+    if dry_run:
+        payload = _render_payload(config, report_type, period.id, str(uuid.uuid4()), version)
+        path = _output_path(config, report_type.value, period.id, version, settings.format, "dry-run")
+        path.write_bytes(payload)
+        return Rendered(None, payload, path)
+    submission = ledger.freeze(
+        engine_for(config),
+        report_type=report_type.value,
+        period_id=period.id,
+        regime=period.regime.value,
+        sender=config.province_code,
+        version=version,
+        fmt=settings.format.value,
+        content_type=content_type,
+        render=lambda submission_id: _render_payload(config, report_type, period.id, submission_id, version),
+    )
+    path = _output_path(config, report_type.value, period.id, version, settings.format, submission.submission_id)
+    path.write_bytes(submission.payload)
+    return Rendered(submission, submission.payload, path)
+
+
+def publish(config: Config, submission_number: int) -> dict[str, Any]:
+    """Send the frozen submission (same bytes, same key) and store the answer; returns the receipt."""
+    engine = engine_for(config)
+    submission = ledger.get(engine, submission_number)
+    if submission.state == ledger.State.ACCEPTED:
+        log.info("submission #%d already accepted (receipt %s): nothing sent", submission.id, submission.receipt_id)
+        assert submission.receipt is not None
+        return submission.receipt
+    if submission.state != ledger.State.FROZEN:
+        raise FatalError(f"submission #{submission.id} is {submission.state}: {submission.last_error}")
+    client = CentralClient(config.central)
+    try:
+        answer = client.submit(submission.payload, submission.idempotency_key, submission.content_type)
+    except RetriableError as error:
+        ledger.record_unanswered(engine, submission, str(error))
+        raise
+    stored = ledger.record_answer(engine, submission, answer)
+    if answer.verdict is Verdict.ACCEPTED:
+        assert stored.receipt is not None
+        log.info(
+            "submission #%d accepted: receipt %s%s",
+            stored.id,
+            stored.receipt_id,
+            " (replayed)" if answer.replayed else "",
+        )
+        return stored.receipt
+    problems = "; ".join(answer.errors[:10])
+    raise FatalError(
+        f"central answered HTTP {answer.status} {answer.code or ''} for submission #{stored.id} "
+        f"({stored.report_type} {stored.period_id}): {answer.message}{' — ' + problems if problems else ''}"
+    )
+
+
+# ---------------------------------------------------------------- whole run
+
+
+def run_report(config: Config, report_type: ReportType | str, period_id: str, dry_run: bool = False) -> dict[str, Any]:
+    """Every step in order, as the DAG runs them: extract → validate → aggregate → check → render → publish."""
+    report_type = ReportType(report_type)
+    settings = config.report(report_type)
+    batches = [validate_batch(config, extract(config, name)) for name in settings.sources]
+    aggregated = aggregate(config, report_type, period_id)
+    checked = validate_report(config, report_type, period_id)
+    rendered = render(config, report_type, period_id, dry_run=dry_run)
+    result: dict[str, Any] = {
+        "batches": batches,
+        "aggregated": aggregated,
+        "checked": checked,
+        "payload": str(rendered.path),
+    }
+    if not dry_run:
+        assert rendered.submission is not None
+        result["receipt"] = publish(config, rendered.submission.id)
+    return result
+
+
+def report_total(config: Config, report_type: ReportType | str, period_id: str) -> dict[str, Any]:
+    report, found, _ = load_report(config, report_type, period_id)
+    total = report[report["kind"] == "TOTAL"].iloc[0]
+    values: dict[str, Any] = {name: int(total[name]) for name in warehouse.COUNT_COLUMNS}
+    values["on_time_rate"] = None if total["on_time_rate"] is None else str(total["on_time_rate"])
+    values["completeness"] = {"expected": found.expected, "reported": found.reported, "missing": len(found.missing)}
+    return values
+
+
+def registry_for(config: Config) -> Registry:
+    return load_registry(config.agencies_file)

@@ -1,0 +1,353 @@
+"""The warehouse: staged batches, canonical dossiers, quarantine, report rows and the submission ledger.
+
+SQLAlchemy 2 Core, SQLite by default and PostgreSQL in production. Every write is idempotent:
+dossiers are upserted by code (a stored newer version is never overwritten by an older one), and
+report rows are replaced per period in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+
+from transforms.canonical import CANONICAL_COLUMNS, DUE_DAYS, Col
+
+metadata = sa.MetaData()
+
+
+def _dossier_columns() -> list[sa.Column[Any]]:
+    return [
+        sa.Column(Col.AGENCY_CODE, sa.String(32)),
+        sa.Column(Col.PROCEDURE_CODE, sa.String(64)),
+        sa.Column(Col.FIELD_CODE, sa.String(64)),
+        sa.Column(Col.FIELD_NAME, sa.String(500)),
+        sa.Column(Col.CHANNEL, sa.String(32)),
+        sa.Column(Col.STATUS, sa.String(32)),
+        sa.Column(Col.RECEIVED_AT, sa.DateTime),
+        sa.Column(Col.DUE_AT, sa.DateTime),
+        sa.Column(Col.FINISHED_AT, sa.DateTime),
+        sa.Column(Col.FEE_REQUIRED, sa.Boolean),
+        sa.Column(Col.PAID_ONLINE, sa.Boolean),
+        sa.Column(Col.DIGITIZED, sa.Boolean),
+        sa.Column(Col.RESULT_ELECTRONIC, sa.Boolean),
+        sa.Column(Col.RATING, sa.Integer),
+        sa.Column(Col.UPDATED_AT, sa.DateTime),
+        sa.Column(Col.DELETED, sa.Boolean, nullable=False, default=False),
+    ]
+
+
+batches = sa.Table(
+    "batches",
+    metadata,
+    sa.Column("batch_id", sa.String(64), primary_key=True),
+    sa.Column("source", sa.String(100), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # STAGED → MERGED
+    sa.Column("window_from", sa.DateTime),
+    sa.Column("window_to", sa.DateTime, nullable=False),
+    sa.Column("pulled", sa.Integer, nullable=False, default=0),
+    sa.Column("staged", sa.Integer, nullable=False, default=0),
+    sa.Column("quarantined", sa.Integer, nullable=False, default=0),
+    sa.Column("merged", sa.Integer, nullable=False, default=0),
+    sa.Column("started_at", sa.DateTime, nullable=False),
+    sa.Column("finished_at", sa.DateTime),
+)
+
+staged_dossiers = sa.Table(
+    "staged_dossiers",
+    metadata,
+    sa.Column("batch_id", sa.String(64), primary_key=True),
+    sa.Column(Col.CODE, sa.String(100), primary_key=True),
+    *_dossier_columns(),
+    sa.Column(DUE_DAYS, sa.Float),
+)
+
+dossiers = sa.Table(
+    "dossiers",
+    metadata,
+    sa.Column(Col.CODE, sa.String(100), primary_key=True),
+    *_dossier_columns(),
+    sa.Column("source", sa.String(100), nullable=False),
+    sa.Column("batch_id", sa.String(64), nullable=False),  # the batch that last wrote this dossier
+    sa.Index("ix_dossiers_received", Col.RECEIVED_AT),
+)
+
+quarantine = sa.Table(
+    "quarantine",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("batch_id", sa.String(64), nullable=False, index=True),
+    sa.Column("source", sa.String(100), nullable=False),
+    sa.Column("stage", sa.String(16), nullable=False),  # extract | validate
+    sa.Column("record_key", sa.String(100), nullable=False),
+    sa.Column("rule", sa.String(200), nullable=False),
+    sa.Column("detail", sa.String(1000), nullable=False),
+    sa.Column("at", sa.DateTime, nullable=False),
+)
+
+source_state = sa.Table(
+    "source_state",
+    metadata,
+    sa.Column("source", sa.String(100), primary_key=True),
+    sa.Column("watermark", sa.DateTime, nullable=False),  # window_to of the last merged batch
+    sa.Column("batch_id", sa.String(64), nullable=False),
+)
+
+COUNT_COLUMNS = (
+    "received_total",
+    "received_online",
+    "received_direct",
+    "carried_over",
+    "resolved_total",
+    "resolved_early",
+    "resolved_on_time",
+    "resolved_late",
+    "in_progress_total",
+    "in_progress_within",
+    "in_progress_overdue",
+)
+
+report_tthc_rows = sa.Table(
+    "report_tthc_rows",
+    metadata,
+    sa.Column("period_id", sa.String(16), primary_key=True),
+    sa.Column("regime", sa.String(16), primary_key=True),
+    sa.Column("agency", sa.String(32), primary_key=True),
+    sa.Column("field", sa.String(64), primary_key=True),
+    sa.Column("level", sa.String(16), nullable=False),
+    sa.Column("field_name", sa.String(500), nullable=False),
+    *[sa.Column(name, sa.Integer, nullable=False) for name in COUNT_COLUMNS],
+    sa.Column("on_time_rate", sa.Numeric(5, 2)),
+    sa.Column("computed_at", sa.DateTime, nullable=False),
+)
+
+submissions = sa.Table(
+    "submissions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("report_type", sa.String(32), nullable=False),
+    sa.Column("period_id", sa.String(16), nullable=False),
+    sa.Column("regime", sa.String(16), nullable=False),
+    sa.Column("sender", sa.String(32), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    # Set while the submission is live; cleared when it is rejected so a fixed one can take its place.
+    # NULLs are never equal, so the unique constraint holds only for live submissions.
+    sa.Column("live_slot", sa.String(200), unique=True),
+    sa.Column("idempotency_key", sa.String(128), nullable=False, unique=True),
+    sa.Column("submission_id", sa.String(64), nullable=False),
+    sa.Column("format", sa.String(8), nullable=False),
+    sa.Column("content_type", sa.String(64), nullable=False),
+    sa.Column("payload", sa.LargeBinary, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("supersedes", sa.String(128)),
+    sa.Column("state", sa.String(16), nullable=False),  # FROZEN → ACCEPTED | REJECTED | FAILED
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("last_status", sa.Integer),
+    sa.Column("last_error", sa.Text),
+    sa.Column("receipt_id", sa.String(128)),
+    sa.Column("receipt", sa.Text),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
+
+submission_attempts = sa.Table(
+    "submission_attempts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("submission", sa.Integer, sa.ForeignKey("submissions.id"), nullable=False, index=True),
+    sa.Column("at", sa.DateTime, nullable=False),
+    sa.Column("status", sa.Integer),
+    sa.Column("outcome", sa.String(64), nullable=False),
+    sa.Column("detail", sa.Text),
+)
+
+
+def utc_now() -> datetime:
+    """Bookkeeping timestamps (not dossier times) are naive UTC."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # Several workers share one SQLite file in the demo: wait for locks instead of failing.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def connect(url: str) -> Engine:
+    """An engine for the warehouse URL, with its schema created if missing."""
+    engine = sa.create_engine(url, future=True, pool_pre_ping=True)
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    metadata.create_all(engine)
+    return engine
+
+
+def _insert_for(engine_or_connection: Engine | Connection) -> Any:
+    name = engine_or_connection.dialect.name
+    if name == "sqlite":
+        return sqlite.insert
+    if name == "postgresql":
+        return postgresql.insert
+    raise NotImplementedError(f"warehouse dialect {name!r} is not supported (use SQLite or PostgreSQL)")
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Frame rows as plain Python values (NaT/NaN → None) for the DB-API."""
+    clean = frame.astype(object).where(frame.notna(), None)
+    rows: list[dict[str, Any]] = clean.to_dict("records")
+    for row in rows:
+        for key, value in row.items():
+            if isinstance(value, pd.Timestamp):
+                row[key] = value.to_pydatetime()
+    return rows
+
+
+def start_batch(
+    engine: Engine, batch_id: str, source: str, kind: str, window_from: datetime | None, window_to: datetime
+) -> None:
+    with engine.begin() as connection:
+        connection.execute(
+            sa.insert(batches).values(
+                batch_id=batch_id,
+                source=source,
+                kind=kind,
+                state="STAGED",
+                window_from=window_from,
+                window_to=window_to,
+                started_at=utc_now(),
+            )
+        )
+
+
+def stage_dossiers(engine: Engine, batch_id: str, frame: pd.DataFrame, pulled: int, chunk: int = 5000) -> int:
+    """Write a batch's canonical rows into staging (re-staging the same batch replaces it)."""
+    rows = _records(frame[[*CANONICAL_COLUMNS, DUE_DAYS]])
+    for row in rows:
+        row["batch_id"] = batch_id
+    with engine.begin() as connection:
+        connection.execute(sa.delete(staged_dossiers).where(staged_dossiers.c.batch_id == batch_id))
+        for offset in range(0, len(rows), chunk):
+            connection.execute(sa.insert(staged_dossiers), rows[offset : offset + chunk])
+        connection.execute(
+            sa.update(batches).where(batches.c.batch_id == batch_id).values(pulled=pulled, staged=len(rows))
+        )
+    return len(rows)
+
+
+def record_quarantine(
+    engine: Engine, batch_id: str, source: str, failures: Iterable[tuple[str, str, str]], stage: str
+) -> int:
+    """Store (record key, rule, detail) for records held back from the warehouse.
+
+    Re-running a stage for the same batch replaces that stage's entries, so reruns do not pile up.
+    """
+    now = utc_now()
+    rows = [
+        {
+            "batch_id": batch_id,
+            "source": source,
+            "stage": stage,
+            "record_key": key[:100],
+            "rule": rule[:200],
+            "detail": detail[:1000],
+            "at": now,
+        }
+        for key, rule, detail in failures
+    ]
+    with engine.begin() as connection:
+        connection.execute(sa.delete(quarantine).where(quarantine.c.batch_id == batch_id, quarantine.c.stage == stage))
+        if rows:
+            connection.execute(sa.insert(quarantine), rows)
+    return len({row["record_key"] for row in rows})
+
+
+def merge_batch(engine: Engine, batch_id: str) -> int:
+    """Upsert the batch's valid staged rows into `dossiers` and move the source's watermark.
+
+    A stored dossier is replaced only by a version at least as new; quarantined records are skipped,
+    so the good version already stored stays. One transaction: a crash leaves the batch STAGED.
+    """
+    insert = _insert_for(engine)
+    value_columns = [name for name in CANONICAL_COLUMNS if name != Col.CODE]
+    with engine.begin() as connection:
+        batch = connection.execute(sa.select(batches).where(batches.c.batch_id == batch_id)).mappings().one()
+        if batch["state"] == "MERGED":
+            return int(batch["merged"])
+        held_back = sa.select(quarantine.c.record_key).where(quarantine.c.batch_id == batch_id)
+        source_rows = sa.select(
+            *[staged_dossiers.c[name] for name in CANONICAL_COLUMNS],
+            sa.literal(batch["source"]).label("source"),
+            sa.literal(batch_id).label("batch_id"),
+        ).where(staged_dossiers.c.batch_id == batch_id, staged_dossiers.c.code.not_in(held_back))
+        statement = insert(dossiers).from_select([*CANONICAL_COLUMNS, "source", "batch_id"], source_rows)
+        statement = statement.on_conflict_do_update(
+            index_elements=[dossiers.c.code],
+            set_={name: statement.excluded[name] for name in [*value_columns, "source", "batch_id"]},
+            where=sa.or_(
+                dossiers.c.updated_at.is_(None),
+                statement.excluded[Col.UPDATED_AT] >= dossiers.c.updated_at,
+            ),
+        )
+        connection.execute(statement)
+        merged = connection.execute(
+            sa.select(sa.func.count())
+            .select_from(staged_dossiers)
+            .where(staged_dossiers.c.batch_id == batch_id, staged_dossiers.c.code.not_in(held_back))
+        ).scalar_one()
+        quarantined = connection.execute(
+            sa.select(sa.func.count(sa.distinct(quarantine.c.record_key))).where(quarantine.c.batch_id == batch_id)
+        ).scalar_one()
+        connection.execute(
+            sa.update(batches)
+            .where(batches.c.batch_id == batch_id)
+            .values(state="MERGED", merged=merged, quarantined=quarantined, finished_at=utc_now())
+        )
+        state = insert(source_state).values(source=batch["source"], watermark=batch["window_to"], batch_id=batch_id)
+        connection.execute(
+            state.on_conflict_do_update(
+                index_elements=[source_state.c.source],
+                set_={"watermark": state.excluded.watermark, "batch_id": state.excluded.batch_id},
+            )
+        )
+        # Staging is scratch space: once merged, the batch's rows live in `dossiers`.
+        connection.execute(sa.delete(staged_dossiers).where(staged_dossiers.c.batch_id == batch_id))
+    return int(merged)
+
+
+def watermark(engine: Engine, source: str) -> datetime | None:
+    with engine.connect() as connection:
+        value = connection.execute(
+            sa.select(source_state.c.watermark).where(source_state.c.source == source)
+        ).scalar_one_or_none()
+    return value
+
+
+def batch_summary(engine: Engine, batch_id: str) -> Mapping[str, Any]:
+    with engine.connect() as connection:
+        return dict(connection.execute(sa.select(batches).where(batches.c.batch_id == batch_id)).mappings().one())
+
+
+def quarantined_records(engine: Engine, batch_id: str) -> list[Mapping[str, Any]]:
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(quarantine).where(quarantine.c.batch_id == batch_id).order_by(quarantine.c.id)
+        ).mappings()
+        return [dict(row) for row in rows]
+
+
+def replace_report_rows(
+    engine: Engine, table: sa.Table, period_id: str, regime: str, rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """Replace one period's report rows in one transaction, so a rerun leaves exactly one copy."""
+    with engine.begin() as connection:
+        connection.execute(sa.delete(table).where(table.c.period_id == period_id, table.c.regime == regime))
+        if rows:
+            connection.execute(sa.insert(table), [dict(row) for row in rows])

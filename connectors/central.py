@@ -1,0 +1,122 @@
+"""Client of the central reporting endpoint (central-api.md): POST a frozen submission, read receipts.
+
+It sends exactly the bytes and Idempotency-Key it is given, on every try. Each answer of the
+contract is classified: accepted (201, a replay, or a duplicate), retriable (429/503 with
+Retry-After, 5xx, REQUEST_IN_PROGRESS, connection faults) or final (rejected, key reused, version
+conflict, authentication) — final answers are never retried automatically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import requests
+
+from baocao.config import CentralConfig
+from connectors.http import HttpClient, TransientFault, retry_after_seconds
+
+
+class Verdict(StrEnum):
+    ACCEPTED = "ACCEPTED"  # receipt in hand
+    REJECTED = "REJECTED"  # the content is wrong (schema, rules, signature, size, type): fix and resend
+    CONFLICT = "CONFLICT"  # key reused with other bytes, or version conflict: a person must look
+    UNAUTHORISED = "UNAUTHORISED"  # token or sender wrong: fix the configuration, the same bytes may be resent
+
+
+@dataclass(frozen=True)
+class Answer:
+    verdict: Verdict
+    status: int
+    code: str | None
+    message: str
+    receipt: dict[str, Any] | None = None
+    errors: tuple[str, ...] = ()
+    replayed: bool = False
+
+
+def _error_body(response: requests.Response) -> tuple[str | None, str, tuple[str, ...]]:
+    try:
+        body = response.json()
+    except ValueError:
+        return None, response.text[:300], ()
+    if not isinstance(body, dict):
+        return None, str(body)[:300], ()
+    errors = tuple(
+        f"{e.get('code', '?')} at {e.get('path', '?')}: {e.get('message', '')}"
+        for e in body.get("errors") or []
+        if isinstance(e, dict)
+    )
+    return body.get("error"), str(body.get("message", "")), errors
+
+
+class CentralClient:
+    def __init__(self, central: CentralConfig, http: HttpClient | None = None) -> None:
+        self.central = central
+        self.http = http or HttpClient("central endpoint", central.retry)
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.central.token.value}"}
+
+    def submit(self, payload: bytes, idempotency_key: str, content_type: str) -> Answer:
+        """POST /submissions until a final answer or the retry budget is spent (RetriableError)."""
+        expected_sha256 = hashlib.sha256(payload).hexdigest()
+
+        def read(response: requests.Response) -> Answer:
+            status = response.status_code
+            if status in (200, 201):
+                try:
+                    receipt = response.json()
+                except ValueError as error:
+                    # The answer was cut off: the central may have stored it; the same key makes the retry safe.
+                    raise TransientFault("receipt body cut off") from error
+                replayed = response.headers.get("Idempotent-Replayed", "").lower() == "true"
+                if not receipt.get("duplicate") and receipt.get("sha256") != expected_sha256:
+                    return Answer(
+                        Verdict.CONFLICT,
+                        status,
+                        "RECEIPT_MISMATCH",
+                        "the receipt's sha256 is not that of the bytes sent",
+                        receipt=receipt,
+                    )
+                return Answer(Verdict.ACCEPTED, status, None, "accepted", receipt=receipt, replayed=replayed)
+            code, message, errors = _error_body(response)
+            if status == 409 and code == "REQUEST_IN_PROGRESS":
+                raise TransientFault(
+                    "central still processing the first request with this key", retry_after_seconds(response)
+                )
+            if status >= 500:
+                raise TransientFault(f"HTTP {status} {code or ''}".strip(), retry_after_seconds(response))
+            if status in (401, 403):
+                return Answer(Verdict.UNAUTHORISED, status, code, message, errors=errors)
+            if code in ("IDEMPOTENCY_KEY_REUSED", "VERSION_CONFLICT"):
+                return Answer(Verdict.CONFLICT, status, code, message, errors=errors)
+            return Answer(Verdict.REJECTED, status, code, message, errors=errors)
+
+        return self.http.call(
+            "POST",
+            f"{self.central.url}/submissions",
+            read,
+            "submission",
+            data=payload,
+            headers={**self._headers(), "Content-Type": content_type, "Idempotency-Key": idempotency_key},
+        )
+
+    def receipts(self, report_type: str, period_id: str) -> list[dict[str, Any]]:
+        def read(response: requests.Response) -> list[dict[str, Any]]:
+            if response.status_code != 200:
+                code, message, _ = _error_body(response)
+                raise TransientFault(f"HTTP {response.status_code} {code}: {message}")
+            body = response.json()
+            return list(body if isinstance(body, list) else body.get("data") or body.get("receipts") or [])
+
+        return self.http.call(
+            "GET",
+            f"{self.central.url}/submissions",
+            read,
+            "receipt list",
+            params={"report_type": report_type, "period": period_id},
+            headers=self._headers(),
+        )

@@ -1,0 +1,150 @@
+"""HTTP calls with a timeout on every call and bounded, jittered retries that honour Retry-After.
+
+Shared by the department-system connectors and the central endpoint client. A call is retried on
+connection faults, timeouts, bodies cut off mid-way, 429 and 502/503/504; anything else returns to
+the caller, which decides what the status means.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any, TypeVar
+
+import requests
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+
+from baocao.config import RetryPolicy
+from baocao.errors import RetriableError
+
+log = logging.getLogger(__name__)
+
+RETRIABLE_STATUSES = frozenset({429, 502, 503, 504})
+T = TypeVar("T")
+
+
+class TransientFault(Exception):
+    """One failed try that may succeed if repeated."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def retry_after_seconds(response: requests.Response) -> float | None:
+    """Retry-After as seconds: either delta-seconds or an HTTP date."""
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, moment.timestamp() - time.time())
+
+
+@dataclass
+class Backoff:
+    """Capped exponential backoff with full jitter, never shorter than the server's Retry-After."""
+
+    policy: RetryPolicy
+    rng: random.Random
+
+    def __call__(self, state: RetryCallState) -> float:
+        ceiling = min(
+            self.policy.backoff_max_seconds, self.policy.backoff_base_seconds * 2 ** (state.attempt_number - 1)
+        )
+        delay = self.rng.uniform(0, ceiling)
+        fault = state.outcome.exception() if state.outcome else None
+        if isinstance(fault, TransientFault) and fault.retry_after is not None:
+            delay = max(delay, min(fault.retry_after, self.policy.backoff_max_seconds))
+        return delay
+
+
+class HttpClient:
+    """A requests session with the retry policy of one remote system."""
+
+    def __init__(
+        self,
+        system: str,
+        policy: RetryPolicy,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.system = system
+        self.policy = policy
+        self.session = session or requests.Session()
+        self.sleep = sleep
+        self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
+        self.waits: list[float] = []  # every backoff actually slept, for the operator's log and the tests
+
+    def call(
+        self,
+        method: str,
+        url: str,
+        read: Callable[[requests.Response], T],
+        what: str,
+        **kwargs: Any,
+    ) -> T:
+        """Send the request and `read` the response, retrying transient faults within the budget.
+
+        `read` may raise TransientFault itself (for example on a body cut off mid-way).
+        """
+        backoff = Backoff(self.policy, self.rng)
+
+        def wait(state: RetryCallState) -> float:
+            delay = backoff(state)
+            fault = state.outcome.exception() if state.outcome else None
+            log.warning(
+                "%s: %s failed (try %d of %d: %s); retrying in %.2f s",
+                self.system,
+                what,
+                state.attempt_number,
+                self.policy.max_attempts,
+                fault,
+                delay,
+            )
+            self.waits.append(delay)
+            return delay
+
+        retrying = Retrying(
+            retry=retry_if_exception_type(TransientFault),
+            stop=stop_after_attempt(self.policy.max_attempts),
+            wait=wait,
+            sleep=self.sleep,
+            reraise=True,
+        )
+        try:
+            return retrying(self._once, method, url, read, **kwargs)
+        except TransientFault as fault:
+            raise RetriableError(
+                f"{self.system}: {what} still failing after {self.policy.max_attempts} tries: {fault}",
+                retry_after=fault.retry_after,
+            ) from fault
+
+    def _once(self, method: str, url: str, read: Callable[[requests.Response], T], **kwargs: Any) -> T:
+        kwargs.setdefault("timeout", self.policy.timeout_seconds)
+        try:
+            response = self.session.request(method, url, **kwargs)
+        except (requests.ConnectionError, requests.Timeout) as error:
+            raise TransientFault(f"{type(error).__name__}: {error}") from error
+        if response.status_code in RETRIABLE_STATUSES:
+            raise TransientFault(f"HTTP {response.status_code}", retry_after_seconds(response))
+        return read(response)
+
+
+def read_json(response: requests.Response) -> Any:
+    """The JSON body; a body cut off mid-way is a transient fault (the same page is asked again)."""
+    try:
+        return response.json()
+    except (ValueError, requests.exceptions.ChunkedEncodingError) as error:
+        raise TransientFault(f"incomplete or invalid JSON body (HTTP {response.status_code})") from error

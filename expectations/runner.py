@@ -1,0 +1,166 @@
+"""Runs a suite with Great Expectations 1.x and builds the Data Docs (HTML) for every run.
+
+Two ways in: a SQL query on the warehouse (large data stays in the database) or a small pandas
+frame (the aggregated report). Either way the outcome lists each failed rule with the keys of the
+failing records and the values compared, so callers can quarantine or block with a precise message.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import great_expectations as gx
+import great_expectations.expectations as gxe
+import pandas as pd
+
+log = logging.getLogger(__name__)
+# GX prints a progress bar per validation to stderr: noise in task logs.
+logging.getLogger("great_expectations").setLevel(logging.WARNING)
+
+
+@dataclass(frozen=True)
+class FailedRecord:
+    key: str
+    rule: str
+    detail: str
+
+
+@dataclass
+class Outcome:
+    suite: str
+    success: bool
+    evaluated: int
+    failed_rules: list[str] = field(default_factory=list)
+    failures: list[FailedRecord] = field(default_factory=list)
+    docs_index: Path | None = None
+
+    @property
+    def failed_keys(self) -> set[str]:
+        return {failure.key for failure in self.failures}
+
+
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9_]")
+
+
+def _name(text: str) -> str:
+    return _SAFE_NAME.sub("_", text)
+
+
+class SuiteRunner:
+    """A file-backed GX context under `root` (suites, results and Data Docs live there)."""
+
+    def __init__(self, root: Path) -> None:
+        root.mkdir(parents=True, exist_ok=True)
+        self.root = root
+        self.context: Any = gx.get_context(mode="file", project_root_dir=str(root))
+
+    @property
+    def docs_index(self) -> Path:
+        return self.root / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+
+    def validate_query(
+        self,
+        *,
+        connection_string: str,
+        query: str,
+        suite_name: str,
+        expectations: Sequence[gxe.Expectation],
+        key_column: str,
+        run_name: str,
+    ) -> Outcome:
+        datasource = self.context.data_sources.add_or_update_sql(name="warehouse", connection_string=connection_string)
+        asset_name = f"{suite_name}_batch"
+        if asset_name in {asset.name for asset in datasource.assets}:
+            datasource.delete_asset(asset_name)
+        asset = datasource.add_query_asset(name=asset_name, query=query)
+        batch_definition = asset.add_batch_definition_whole_table(name="whole")
+        return self._run(batch_definition, suite_name, expectations, key_column, run_name, {})
+
+    def validate_frame(
+        self,
+        frame: pd.DataFrame,
+        *,
+        suite_name: str,
+        expectations: Sequence[gxe.Expectation],
+        key_column: str,
+        run_name: str,
+    ) -> Outcome:
+        datasource = self.context.data_sources.add_or_update_pandas(name="frames")
+        asset_name = f"{suite_name}_frame"
+        if asset_name in {asset.name for asset in datasource.assets}:
+            datasource.delete_asset(asset_name)
+        asset = datasource.add_dataframe_asset(name=asset_name)
+        batch_definition = asset.add_batch_definition_whole_dataframe(name="whole")
+        return self._run(batch_definition, suite_name, expectations, key_column, run_name, {"dataframe": frame})
+
+    def _run(
+        self,
+        batch_definition: Any,
+        suite_name: str,
+        expectations: Sequence[gxe.Expectation],
+        key_column: str,
+        run_name: str,
+        batch_parameters: dict[str, Any],
+    ) -> Outcome:
+        # Suites are rebuilt from code on every run: the code is the single source of the rules.
+        suite = self.context.suites.add_or_update(
+            gx.ExpectationSuite(name=suite_name, expectations=[e.copy() for e in expectations])
+        )
+        definition = self.context.validation_definitions.add_or_update(
+            gx.ValidationDefinition(name=f"{suite_name}_validation", data=batch_definition, suite=suite)
+        )
+        checkpoint = self.context.checkpoints.add_or_update(
+            gx.Checkpoint(
+                name=f"{suite_name}_checkpoint",
+                validation_definitions=[definition],
+                actions=[gx.checkpoint.UpdateDataDocsAction(name="update_data_docs")],
+                result_format={"result_format": "COMPLETE", "unexpected_index_column_names": [key_column]},
+            )
+        )
+        result = checkpoint.run(batch_parameters=batch_parameters, run_id=gx.RunIdentifier(run_name=_name(run_name)))
+        validation = next(iter(result.run_results.values()))
+        outcome = Outcome(
+            suite=suite_name,
+            success=bool(validation.success),
+            evaluated=int(validation.statistics.get("evaluated_expectations", 0)),
+            docs_index=self.docs_index,
+        )
+        for item in validation.results:
+            if item.success:
+                continue
+            config = item.expectation_config
+            rule = config.description or config.type
+            outcome.failed_rules.append(rule)
+            if item.exception_info and item.exception_info.get("raised_exception"):
+                outcome.failures.append(
+                    FailedRecord(
+                        "(whole batch)", rule, f"check could not run: {item.exception_info['exception_message']}"
+                    )
+                )
+                continue
+            compared = [
+                c
+                for c in (config.kwargs.get("column"), config.kwargs.get("column_A"), config.kwargs.get("column_B"))
+                if c
+            ]
+            for index in item.result.get("unexpected_index_list") or []:
+                key = str(index.get(key_column)) if isinstance(index, dict) else str(index)
+                values = (
+                    ", ".join(f"{c}={index.get(c)!r}" for c in compared if c != key_column)
+                    if isinstance(index, dict)
+                    else ""
+                )
+                outcome.failures.append(FailedRecord(key, rule, f"[{config.type}] {values}".strip()))
+        log.info(
+            "suite %s: %d expectation(s), %s; %d failing record(s)",
+            suite_name,
+            outcome.evaluated,
+            "passed" if outcome.success else "FAILED",
+            len(outcome.failed_keys),
+        )
+        return outcome

@@ -1,0 +1,207 @@
+"""Canonical dossier records: the one shape every source is mapped into before validation.
+
+Mapping a source is configuration (which source field feeds which canonical column, which source
+words mean which channel or status); this module is the code written once. Conversion is lenient:
+a value it cannot read becomes null or stays as the unknown word, and the validation suite then
+quarantines the record naming the rule. Applicants' personal data is never copied.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta, timezone
+from enum import StrEnum
+from typing import Any
+
+import pandas as pd
+
+# Vietnam keeps UTC+7 all year (no daylight saving), so a fixed offset is exact.
+LOCAL_TIMEZONE = timezone(timedelta(hours=7), "Asia/Ho_Chi_Minh")
+
+
+class Channel(StrEnum):
+    ONLINE = "ONLINE"
+    DIRECT = "DIRECT"
+    POSTAL = "POSTAL"
+
+
+class Status(StrEnum):
+    RECEIVED = "RECEIVED"
+    PROCESSING = "PROCESSING"
+    SUPPLEMENT_REQUESTED = "SUPPLEMENT_REQUESTED"
+    RESOLVED = "RESOLVED"
+    RETURNED = "RETURNED"
+    WITHDRAWN = "WITHDRAWN"
+    CANCELLED = "CANCELLED"
+
+
+FINISHED_STATUSES = (Status.RESOLVED, Status.RETURNED, Status.WITHDRAWN)
+
+
+class Col(StrEnum):
+    """Canonical dossier columns, spelled once."""
+
+    CODE = "code"
+    AGENCY_CODE = "agency_code"
+    PROCEDURE_CODE = "procedure_code"
+    FIELD_CODE = "field_code"
+    FIELD_NAME = "field_name"
+    CHANNEL = "channel"
+    STATUS = "status"
+    RECEIVED_AT = "received_at"
+    DUE_AT = "due_at"
+    FINISHED_AT = "finished_at"
+    FEE_REQUIRED = "fee_required"
+    PAID_ONLINE = "paid_online"
+    DIGITIZED = "digitized"
+    RESULT_ELECTRONIC = "result_electronic"
+    RATING = "rating"
+    UPDATED_AT = "updated_at"
+    DELETED = "deleted"
+
+
+TIME_COLUMNS = (Col.RECEIVED_AT, Col.DUE_AT, Col.FINISHED_AT, Col.UPDATED_AT)
+FLAG_COLUMNS = (Col.FEE_REQUIRED, Col.PAID_ONLINE, Col.DIGITIZED, Col.RESULT_ELECTRONIC, Col.DELETED)
+TEXT_COLUMNS = (
+    Col.CODE,
+    Col.AGENCY_CODE,
+    Col.PROCEDURE_CODE,
+    Col.FIELD_CODE,
+    Col.FIELD_NAME,
+    Col.CHANNEL,
+    Col.STATUS,
+)
+CANONICAL_COLUMNS: tuple[str, ...] = tuple(c.value for c in Col)
+
+# Derived at staging so that "due date sensible" is one plain range check in any SQL engine.
+DUE_DAYS = "due_days"
+
+# Source fields that carry applicants' personal data: never read, whatever the mapping says.
+PERSONAL_FIELDS = frozenset({"applicant", "name", "id_number", "phone", "address", "ho_ten", "so_cccd", "dien_thoai"})
+
+
+def nfc(text: object) -> str | None:
+    """NFC-normalised text, stripped; None for missing or empty values."""
+    if text is None or (isinstance(text, float) and pd.isna(text)):
+        return None
+    value = unicodedata.normalize("NFC", str(text)).strip()
+    return value or None
+
+
+def to_local_naive(value: object) -> datetime | None:
+    """A time as naive local wall time (UTC+7); a time without offset already means UTC+7.
+
+    Unreadable values become None, which the validation suite reports.
+    """
+    if value is None or value == "" or (isinstance(value, float) and pd.isna(value)):
+        return None
+    if isinstance(value, datetime):
+        moment = value
+    else:
+        text = str(value).strip()
+        if text.endswith("Z"):
+            text = text[:-1] + "+00:00"
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            return None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(LOCAL_TIMEZONE).replace(tzinfo=None)
+    return moment
+
+
+def to_flag(value: object) -> bool | None:
+    """Booleans as sources write them: true/false, 1/0, "1"/"0", "true"/"false"; None if absent."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in {"1", "true", "t", "yes", "y", "có"}:
+        return True
+    if text in {"0", "false", "f", "no", "n", "không"}:
+        return False
+    return None
+
+
+def _lookup(record: Mapping[str, Any], path: str) -> Any:
+    """A field by dotted path (`a.b`), None when any step is missing."""
+    value: Any = record
+    for step in path.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(step)
+    return value
+
+
+def canonical_record(
+    record: Mapping[str, Any],
+    field_map: Mapping[str, str],
+    value_maps: Mapping[str, Mapping[str, str]],
+) -> dict[str, Any]:
+    """One source record in canonical form. `field_map`: canonical column → source field path;
+    `value_maps`: canonical column → {source word → canonical word} (e.g. a vendor's status words)."""
+    row: dict[str, Any] = {}
+    for column in Col:
+        source_field = field_map.get(column.value, column.value)
+        if source_field.split(".")[0] in PERSONAL_FIELDS:
+            raise ValueError(f"mapping sends personal field {source_field!r} into column {column.value!r}")
+        raw = _lookup(record, source_field)
+        words = value_maps.get(column.value)
+        if words is not None and raw is not None:
+            raw = words.get(str(raw), raw)
+        if column in TIME_COLUMNS:
+            row[column.value] = to_local_naive(raw)
+        elif column in FLAG_COLUMNS:
+            row[column.value] = to_flag(raw)
+        elif column is Col.RATING:
+            row[column.value] = int(raw) if isinstance(raw, int | float) and not pd.isna(raw) else None
+        else:
+            text = nfc(raw)
+            row[column.value] = text.upper() if text and column in (Col.CHANNEL, Col.STATUS) else text
+    if row[Col.DELETED.value] is None:
+        row[Col.DELETED.value] = False
+    return row
+
+
+def due_days(received_at: datetime | None, due_at: datetime | None) -> float | None:
+    if received_at is None or due_at is None:
+        return None
+    return (due_at - received_at).total_seconds() / 86400
+
+
+def deduplicate_latest(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per dossier code: the latest `updated_at` wins, the later-seen row on a tie.
+
+    Pulls overlap on purpose, so the same dossier arrives more than once.
+    """
+    latest: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        code = row[Col.CODE.value]
+        if code is None:
+            # No code: kept under a synthetic key so that validation can quarantine it by position.
+            code = f"<no code #{len(latest)}>"
+        held = latest.get(code)
+        if held is None or _not_older(row, held):
+            latest[code] = row
+    return list(latest.values())
+
+
+def _not_older(row: dict[str, Any], held: dict[str, Any]) -> bool:
+    new, old = row[Col.UPDATED_AT.value], held[Col.UPDATED_AT.value]
+    if new is None or old is None:
+        return old is None
+    return bool(new >= old)
+
+
+def canonical_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
+    """Canonical rows as a typed frame with the derived `due_days` column."""
+    frame = pd.DataFrame(list(rows), columns=list(CANONICAL_COLUMNS))
+    for column in TIME_COLUMNS:
+        frame[column.value] = pd.to_datetime(frame[column.value])
+    frame[DUE_DAYS] = (frame[Col.DUE_AT.value] - frame[Col.RECEIVED_AT.value]).dt.total_seconds() / 86400
+    frame[Col.RATING.value] = frame[Col.RATING.value].astype("Int64")
+    return frame

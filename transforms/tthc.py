@@ -1,0 +1,192 @@
+"""TTHC_RESULTS (form II.06a, Circular 01/2020/TT-VPCP): dossier counts by agency × field.
+
+Two steps. `tthc_rows_query` classifies every dossier against the period and groups in the
+warehouse (one GROUP BY, so a province-year never leaves the database). `assemble_tthc_report` is
+pure: grouped rows in, the report frame out — sections by level from the registry, section and
+report totals, on-time rates. Definitions: DOMAIN.md, "TTHC_RESULTS".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import ColumnElement, FunctionElement
+
+from baocao.periods import Period
+from baocao.registry import LEVEL_ORDER, Level, Registry
+from baocao.warehouse import COUNT_COLUMNS, dossiers
+from transforms.canonical import FINISHED_STATUSES, Channel, Status
+
+
+class local_day(FunctionElement[Any]):  # noqa: N801 - reads as a SQL function
+    """The calendar day of a stored local time (times are stored as naive UTC+7)."""
+
+    type = sa.Date()
+    inherit_cache = True
+
+
+@compiles(local_day)
+def _local_day_default(element: local_day, compiler: Any, **kw: Any) -> str:
+    return f"CAST({compiler.process(element.clauses, **kw)} AS DATE)"
+
+
+@compiles(local_day, "sqlite")
+def _local_day_sqlite(element: local_day, compiler: Any, **kw: Any) -> str:
+    # SQLite's CAST(... AS DATE) yields the year as a number; date() gives 'YYYY-MM-DD'.
+    return f"date({compiler.process(element.clauses, **kw)})"
+
+
+class Kind:
+    ROW = "ROW"
+    SECTION = "SECTION"
+    TOTAL = "TOTAL"
+
+
+REPORT_COLUMNS = ("kind", "level", "agency", "field", "field_name", *COUNT_COLUMNS, "on_time_rate")
+
+
+def dossier_classes(period: Period) -> dict[str, ColumnElement[bool]]:
+    """For each II.06a count, the condition a dossier must meet to be counted in it."""
+    d = dossiers.c
+    starts, ends = period.starts_at, period.ends_before
+    finished = sa.and_(d.status.in_([s.value for s in FINISHED_STATUSES]), d.finished_at.is_not(None))
+    finished_in_period = sa.and_(finished, d.finished_at >= starts, d.finished_at < ends)
+    resolved_with_due = sa.and_(finished_in_period, d.status == Status.RESOLVED, d.due_at.is_not(None))
+    received_in_period = sa.and_(d.received_at >= starts, d.received_at < ends)
+    open_at_end = sa.not_(sa.and_(finished, d.finished_at < ends))
+    awaiting_supplement = d.status == Status.SUPPLEMENT_REQUESTED
+    return {
+        # Every dossier selected by `counted_in_report` is received in the period or carried over.
+        "received_total": sa.true(),
+        "received_online": sa.and_(received_in_period, d.channel == Channel.ONLINE),
+        "received_direct": sa.and_(received_in_period, d.channel.in_([Channel.DIRECT.value, Channel.POSTAL.value])),
+        "carried_over": d.received_at < starts,
+        "resolved_total": finished_in_period,
+        "resolved_early": sa.and_(resolved_with_due, local_day(d.finished_at) < local_day(d.due_at)),
+        "resolved_on_time": sa.and_(
+            finished_in_period,
+            sa.or_(
+                sa.and_(
+                    d.status == Status.RESOLVED,
+                    d.due_at.is_not(None),
+                    local_day(d.finished_at) == local_day(d.due_at),
+                    d.finished_at <= d.due_at,
+                ),
+                # Returned and withdrawn dossiers, and those without a time limit, count as on time.
+                d.status.in_([Status.RETURNED.value, Status.WITHDRAWN.value]),
+                d.due_at.is_(None),
+            ),
+        ),
+        "resolved_late": sa.and_(resolved_with_due, d.finished_at > d.due_at),
+        "in_progress_total": open_at_end,
+        "in_progress_within": sa.and_(open_at_end, sa.or_(d.due_at.is_(None), d.due_at >= ends, awaiting_supplement)),
+        "in_progress_overdue": sa.and_(
+            open_at_end, d.due_at.is_not(None), d.due_at < ends, sa.not_(awaiting_supplement)
+        ),
+    }
+
+
+def counted_in_report(period: Period) -> ColumnElement[bool]:
+    """Dossiers the period's report counts: received by its end and not finished before its start.
+
+    Cancelled (entered by mistake) and deleted dossiers count nowhere.
+    """
+    d = dossiers.c
+    finished_before_start = sa.and_(
+        d.status.in_([s.value for s in FINISHED_STATUSES]), d.finished_at.is_not(None), d.finished_at < period.starts_at
+    )
+    return sa.and_(
+        d.deleted.is_(False),
+        d.status != Status.CANCELLED,
+        d.received_at.is_not(None),
+        d.received_at < period.ends_before,
+        sa.not_(finished_before_start),
+    )
+
+
+def tthc_rows_query(period: Period) -> sa.Select[Any]:
+    """One row per agency × field with the eleven counts, computed in the warehouse."""
+    d = dossiers.c
+    counts = [
+        sa.func.sum(sa.case((condition, 1), else_=0)).label(name) for name, condition in dossier_classes(period).items()
+    ]
+    return (
+        sa.select(
+            d.agency_code.label("agency"),
+            d.field_code.label("field"),
+            sa.func.max(d.field_name).label("field_name"),
+            *counts,
+        )
+        .where(counted_in_report(period))
+        .group_by(d.agency_code, d.field_code)
+        .order_by(d.agency_code, d.field_code)
+    )
+
+
+def on_time_rate(early: int, on_time: int, resolved_total: int) -> Decimal | None:
+    """(early + on time) / resolved × 100, 2 decimals rounded half-up; None when nothing was resolved.
+
+    Integer arithmetic, so no binary rounding can tip a half the wrong way.
+    """
+    if resolved_total == 0:
+        return None
+    scaled = (early + on_time) * 100 * 100
+    hundredths = (2 * scaled + resolved_total) // (2 * resolved_total)
+    return Decimal(hundredths).scaleb(-2)
+
+
+@dataclass(frozen=True)
+class Completeness:
+    expected: int
+    reported: int
+    missing: tuple[str, ...]
+
+
+def report_levels(registry: Registry, period: Period) -> list[Level]:
+    present = {agency.level for agency in registry.active(period)}
+    return [level for level in LEVEL_ORDER if level in present]
+
+
+def completeness(rows: pd.DataFrame, registry: Registry, period: Period) -> Completeness:
+    """Expected = agencies active in the period; reported = those with at least one row of data."""
+    expected = [agency.code for agency in registry.active(period)]
+    reported = set(rows["agency"]) if len(rows) else set()
+    missing = tuple(code for code in expected if code not in reported)
+    return Completeness(expected=len(expected), reported=len(set(expected) & reported), missing=missing)
+
+
+def _total(frame: pd.DataFrame) -> dict[str, int]:
+    return {name: int(frame[name].sum()) for name in COUNT_COLUMNS}
+
+
+def assemble_tthc_report(rows: pd.DataFrame, registry: Registry, period: Period) -> pd.DataFrame:
+    """Grouped rows → the II.06a report: rows by section (level), section totals, the report total.
+
+    Rows of an agency unknown to the registry are an error here: validation quarantines them earlier.
+    """
+    levels = registry.level_of()
+    frame = rows.copy()
+    for name in COUNT_COLUMNS:
+        frame[name] = frame[name].astype("int64")
+    unknown = sorted(set(frame["agency"]) - set(levels))
+    if unknown:
+        raise ValueError(f"TTHC_RESULTS {period.id}: agencies not in the registry: {', '.join(unknown[:10])}")
+    frame["level"] = frame["agency"].map(levels)
+    frame["kind"] = Kind.ROW
+    out: list[dict[str, Any]] = []
+    present = set(report_levels(registry, period)) | set(frame["level"])
+    for level in [level for level in LEVEL_ORDER if level in present]:
+        section = frame[frame["level"] == level].sort_values(["agency", "field"])
+        out.extend(section.to_dict("records"))
+        out.append({"kind": Kind.SECTION, "level": level.value, **_total(section)})
+    out.append({"kind": Kind.TOTAL, **_total(frame)})
+    report = pd.DataFrame(out, columns=list(REPORT_COLUMNS[:-1]))
+    report["on_time_rate"] = [
+        on_time_rate(int(r.resolved_early), int(r.resolved_on_time), int(r.resolved_total)) for r in report.itertuples()
+    ]
+    return report
