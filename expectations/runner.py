@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import re
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 import great_expectations as gx
 import great_expectations.expectations as gxe
 import pandas as pd
+from great_expectations.data_context.types.base import ProgressBarsConfig
 
 log = logging.getLogger(__name__)
 # GX prints a progress bar per validation to stderr: noise in task logs.
@@ -51,6 +53,13 @@ def _name(text: str) -> str:
     return _SAFE_NAME.sub("_", text)
 
 
+def _plain(value: Any) -> str:
+    """A compared value as an operator reads it: numbers bare, text quoted, numpy scalars unwrapped."""
+    if hasattr(value, "item"):
+        value = value.item()
+    return repr(value) if isinstance(value, str) else str(value)
+
+
 class SuiteRunner:
     """A file-backed GX context under `root` (suites, results and Data Docs live there)."""
 
@@ -58,6 +67,9 @@ class SuiteRunner:
         root.mkdir(parents=True, exist_ok=True)
         self.root = root
         self.context: Any = gx.get_context(mode="file", project_root_dir=str(root))
+        if self.context.variables.progress_bars is None or self.context.variables.progress_bars.globally:
+            self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
+            self.context.variables.save()
 
     @property
     def docs_index(self) -> Path:
@@ -73,7 +85,12 @@ class SuiteRunner:
         key_column: str,
         run_name: str,
     ) -> Outcome:
-        datasource = self.context.data_sources.add_or_update_sql(name="warehouse", connection_string=connection_string)
+        with warnings.catch_warnings():
+            # GX suggests its dialect-specific sources; the generic one serves SQLite and PostgreSQL alike.
+            warnings.simplefilter("ignore")
+            datasource = self.context.data_sources.add_or_update_sql(
+                name="warehouse", connection_string=connection_string
+            )
         asset_name = f"{suite_name}_batch"
         if asset_name in {asset.name for asset in datasource.assets}:
             datasource.delete_asset(asset_name)
@@ -151,7 +168,7 @@ class SuiteRunner:
             for index in item.result.get("unexpected_index_list") or []:
                 key = str(index.get(key_column)) if isinstance(index, dict) else str(index)
                 values = (
-                    ", ".join(f"{c}={index.get(c)!r}" for c in compared if c != key_column)
+                    ", ".join(f"{c}={_plain(index.get(c))}" for c in compared if c != key_column)
                     if isinstance(index, dict)
                     else ""
                 )

@@ -1,0 +1,111 @@
+"""Each Great Expectations suite with one good and one bad fixture, on real engines."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+import sqlalchemy as sa
+
+from baocao import warehouse
+from baocao.periods import parse_period
+from expectations import dossiers, tthc_report
+from expectations.runner import SuiteRunner
+from tests.transforms.test_tthc_aggregation import REGISTRY, _grouped
+from transforms.canonical import canonical_frame, canonical_record
+from transforms.tthc import assemble_tthc_report
+
+
+def _staged(url: str, records: list[dict[str, object]]) -> None:
+    engine = warehouse.connect(url)
+    warehouse.start_batch(engine, "b1", "test", "rest_onestop", None, datetime(2026, 11, 20))
+    frame = canonical_frame(canonical_record(r, {}, {}) for r in records)
+    warehouse.stage_dossiers(engine, "b1", frame, pulled=len(records))
+    engine.dispose()
+
+
+def good(code: str, **changes: object) -> dict[str, object]:
+    record: dict[str, object] = {
+        "code": code, "agency_code": "000.00.01.H99", "procedure_code": "1.000001", "field_code": "LV-TUPHAP",
+        "field_name": "Tư pháp", "channel": "ONLINE", "status": "RESOLVED", "received_at": "2026-10-20T08:00:00+07:00",
+        "due_at": "2026-10-25T17:00:00+07:00", "finished_at": "2026-10-24T10:00:00+07:00", "rating": 5,
+        "updated_at": "2026-10-24T10:00:00+07:00", "deleted": False,
+    }
+    record.update(changes)
+    return record
+
+
+def test_dossier_suite_passes_good_records_and_names_each_bad_one(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    _staged(url, [
+        good("ok-1"),
+        good("ok-2", status="PROCESSING", finished_at=None),
+        good("bad-agency", agency_code="999.99.99.H99"),
+        good("bad-status", status="ĐANG XỬ LÝ"),
+        good("bad-order", finished_at="2026-10-19T08:00:00+07:00"),
+        good("bad-finish", finished_at=None),
+        good("bad-due", due_at="2026-10-01T08:00:00+07:00", status="PROCESSING", finished_at=None),
+        good("bad-field", field_code="LV TƯ PHÁP"),
+    ])
+    runner = SuiteRunner(tmp_path / "gx")
+    outcome = runner.validate_query(
+        connection_string=url, query="SELECT * FROM staged_dossiers WHERE batch_id = 'b1'",
+        suite_name=dossiers.SUITE_NAME, expectations=dossiers.dossier_suite(REGISTRY.codes), key_column="code",
+        run_name="test",
+    )
+    assert not outcome.success
+    assert outcome.failed_keys == {"bad-agency", "bad-status", "bad-order", "bad-finish", "bad-due", "bad-field"}
+    rules = {f.key: f.rule for f in outcome.failures}
+    assert "registry" in rules["bad-agency"] and "Known status" in rules["bad-status"]
+    assert "finishing time" in rules["bad-finish"] and "due date" in rules["bad-due"]
+    assert outcome.docs_index is not None and outcome.docs_index.is_file()
+
+
+def _report(tmp_path: Path) -> pd.DataFrame:
+    return assemble_tthc_report(_grouped(f"sqlite:///{tmp_path / 'w.db'}", "2026-11"), REGISTRY, parse_period("2026-11"))
+
+
+def _check(tmp_path: Path, report: pd.DataFrame):  # type: ignore[no-untyped-def]
+    return SuiteRunner(tmp_path / "gx").validate_frame(
+        tthc_report.report_check_frame(report), suite_name=tthc_report.SUITE_NAME,
+        expectations=tthc_report.report_suite(), key_column=tthc_report.ROW_LABEL, run_name="test",
+    )
+
+
+def test_report_suite_passes_a_consistent_report(tmp_path: Path) -> None:
+    assert _check(tmp_path, _report(tmp_path)).success
+
+
+def test_report_suite_names_rule_row_and_both_values(tmp_path: Path) -> None:
+    report = _report(tmp_path)
+    report.loc[0, "received_online"] = int(report.loc[0, "received_online"]) + 1
+    outcome = _check(tmp_path, report)
+    assert not outcome.success
+    identity = [f for f in outcome.failures if f.rule.startswith("received_total = received_online")]
+    assert identity and identity[0].key == "PROVINCE/000.00.01.H99/LV-TUPHAP"
+    assert "received_total=15" in identity[0].detail and "received_parts=16" in identity[0].detail
+    # The section total no longer equals the sum of its rows either.
+    assert any(f.key == "PROVINCE total" and "received_online" in f.rule for f in outcome.failures)
+
+
+def test_report_suite_catches_a_wrong_rate(tmp_path: Path) -> None:
+    report = _report(tmp_path)
+    report.loc[report["kind"] == "TOTAL", "on_time_rate"] = 75.01
+    outcome = _check(tmp_path, report)
+    assert [f.key for f in outcome.failures] == ["report total"]
+
+
+def test_merge_keeps_the_stored_version_when_an_update_is_quarantined(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    engine = warehouse.connect(url)
+    for batch, status in (("b1", "PROCESSING"), ("b2", "NONSENSE")):
+        warehouse.start_batch(engine, batch, "test", "rest_onestop", None, datetime(2026, 11, 20))
+        record = good("d-1", status=status, finished_at=None, updated_at=f"2026-10-2{batch[1]}T10:00:00+07:00")
+        warehouse.stage_dossiers(engine, batch, canonical_frame([canonical_record(record, {}, {})]), pulled=1)
+        if status == "NONSENSE":
+            warehouse.record_quarantine(engine, batch, "test", [("d-1", "Known status", "status=NONSENSE")], "validate")
+        warehouse.merge_batch(engine, batch)
+    with engine.connect() as connection:
+        assert connection.execute(sa.select(warehouse.dossiers.c.status)).scalar_one() == "PROCESSING"
+    assert warehouse.batch_summary(engine, "b2")["quarantined"] == 1
