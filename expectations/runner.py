@@ -67,7 +67,9 @@ class SuiteRunner:
         root.mkdir(parents=True, exist_ok=True)
         self.root = root
         self.context: Any = gx.get_context(mode="file", project_root_dir=str(root))
-        if self.context.variables.progress_bars is None or self.context.variables.progress_bars.globally:
+        bars = self.context.variables.progress_bars
+        enabled = bars is None or (bars.get("globally", True) if isinstance(bars, dict) else bars.globally)
+        if enabled:
             self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
             self.context.variables.save()
 

@@ -27,10 +27,19 @@ def _staged(url: str, records: list[dict[str, object]]) -> None:
 
 def good(code: str, **changes: object) -> dict[str, object]:
     record: dict[str, object] = {
-        "code": code, "agency_code": "000.00.01.H99", "procedure_code": "1.000001", "field_code": "LV-TUPHAP",
-        "field_name": "Tư pháp", "channel": "ONLINE", "status": "RESOLVED", "received_at": "2026-10-20T08:00:00+07:00",
-        "due_at": "2026-10-25T17:00:00+07:00", "finished_at": "2026-10-24T10:00:00+07:00", "rating": 5,
-        "updated_at": "2026-10-24T10:00:00+07:00", "deleted": False,
+        "code": code,
+        "agency_code": "000.00.01.H99",
+        "procedure_code": "1.000001",
+        "field_code": "LV-TUPHAP",
+        "field_name": "Tư pháp",
+        "channel": "ONLINE",
+        "status": "RESOLVED",
+        "received_at": "2026-10-20T08:00:00+07:00",
+        "due_at": "2026-10-25T17:00:00+07:00",
+        "finished_at": "2026-10-24T10:00:00+07:00",
+        "rating": 5,
+        "updated_at": "2026-10-24T10:00:00+07:00",
+        "deleted": False,
     }
     record.update(changes)
     return record
@@ -38,20 +47,26 @@ def good(code: str, **changes: object) -> dict[str, object]:
 
 def test_dossier_suite_passes_good_records_and_names_each_bad_one(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'w.db'}"
-    _staged(url, [
-        good("ok-1"),
-        good("ok-2", status="PROCESSING", finished_at=None),
-        good("bad-agency", agency_code="999.99.99.H99"),
-        good("bad-status", status="ĐANG XỬ LÝ"),
-        good("bad-order", finished_at="2026-10-19T08:00:00+07:00"),
-        good("bad-finish", finished_at=None),
-        good("bad-due", due_at="2026-10-01T08:00:00+07:00", status="PROCESSING", finished_at=None),
-        good("bad-field", field_code="LV TƯ PHÁP"),
-    ])
+    _staged(
+        url,
+        [
+            good("ok-1"),
+            good("ok-2", status="PROCESSING", finished_at=None),
+            good("bad-agency", agency_code="999.99.99.H99"),
+            good("bad-status", status="ĐANG XỬ LÝ"),
+            good("bad-order", finished_at="2026-10-19T08:00:00+07:00"),
+            good("bad-finish", finished_at=None),
+            good("bad-due", due_at="2026-10-01T08:00:00+07:00", status="PROCESSING", finished_at=None),
+            good("bad-field", field_code="LV TƯ PHÁP"),
+        ],
+    )
     runner = SuiteRunner(tmp_path / "gx")
     outcome = runner.validate_query(
-        connection_string=url, query="SELECT * FROM staged_dossiers WHERE batch_id = 'b1'",
-        suite_name=dossiers.SUITE_NAME, expectations=dossiers.dossier_suite(REGISTRY.codes), key_column="code",
+        connection_string=url,
+        query="SELECT * FROM staged_dossiers WHERE batch_id = 'b1'",
+        suite_name=dossiers.SUITE_NAME,
+        expectations=dossiers.dossier_suite(REGISTRY.codes),
+        key_column="code",
         run_name="test",
     )
     assert not outcome.success
@@ -63,13 +78,18 @@ def test_dossier_suite_passes_good_records_and_names_each_bad_one(tmp_path: Path
 
 
 def _report(tmp_path: Path) -> pd.DataFrame:
-    return assemble_tthc_report(_grouped(f"sqlite:///{tmp_path / 'w.db'}", "2026-11"), REGISTRY, parse_period("2026-11"))
+    return assemble_tthc_report(
+        _grouped(f"sqlite:///{tmp_path / 'w.db'}", "2026-11"), REGISTRY, parse_period("2026-11")
+    )
 
 
 def _check(tmp_path: Path, report: pd.DataFrame):  # type: ignore[no-untyped-def]
     return SuiteRunner(tmp_path / "gx").validate_frame(
-        tthc_report.report_check_frame(report), suite_name=tthc_report.SUITE_NAME,
-        expectations=tthc_report.report_suite(), key_column=tthc_report.ROW_LABEL, run_name="test",
+        tthc_report.report_check_frame(report),
+        suite_name=tthc_report.SUITE_NAME,
+        expectations=tthc_report.report_suite(),
+        key_column=tthc_report.ROW_LABEL,
+        run_name="test",
     )
 
 

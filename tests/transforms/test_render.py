@@ -27,12 +27,17 @@ def test_our_copy_of_the_central_schema_equals_the_published_one(name: str) -> N
 
 def _envelope() -> render.Envelope:
     return render.Envelope(
-        submission_id="0b7e3a52-9d44-4c43-8f7e-5a1b2c3d4e5f", report_type="TTHC_RESULTS",
-        sender_code="000.00.00.H99", sender_name="UBND tỉnh Mẫu",
-        receiver_code="000.00.00.G01", receiver_name="Văn phòng Chính phủ",
-        period=parse_period("2026-11"), version=1,
+        submission_id="0b7e3a52-9d44-4c43-8f7e-5a1b2c3d4e5f",
+        report_type="TTHC_RESULTS",
+        sender_code="000.00.00.H99",
+        sender_name="UBND tỉnh Mẫu",
+        receiver_code="000.00.00.G01",
+        receiver_name="Văn phòng Chính phủ",
+        period=parse_period("2026-11"),
+        version=1,
         generated_at=datetime(2026, 11, 15, 2, 0, tzinfo=LOCAL_TIMEZONE),
-        producer_name="baocao", producer_version="test",
+        producer_name="baocao",
+        producer_version="test",
         completeness=Completeness(3, 2, ("000.01.02.H99",)),
     )
 

@@ -32,43 +32,95 @@ def t(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
-def dossier(code: str, agency: str, channel: str, status: str, received: str, due: str | None = None,
-            finished: str | None = None, deleted: bool = False) -> dict[str, Any]:
+def dossier(
+    code: str,
+    agency: str,
+    channel: str,
+    status: str,
+    received: str,
+    due: str | None = None,
+    finished: str | None = None,
+    deleted: bool = False,
+) -> dict[str, Any]:
     field = "LV-TUPHAP" if agency == DEPARTMENT else "LV-HOTICH"
     return {
-        "code": code, "agency_code": agency, "procedure_code": "1.000001", "field_code": field,
-        "field_name": "Tư pháp" if agency == DEPARTMENT else "Hộ tịch", "channel": channel, "status": status,
-        "received_at": t(received), "due_at": t(due) if due else None, "finished_at": t(finished) if finished else None,
-        "fee_required": False, "paid_online": False, "digitized": True, "result_electronic": False, "rating": None,
-        "updated_at": t("2026-11-20 08:00"), "deleted": deleted, "source": "test", "batch_id": "hand",
+        "code": code,
+        "agency_code": agency,
+        "procedure_code": "1.000001",
+        "field_code": field,
+        "field_name": "Tư pháp" if agency == DEPARTMENT else "Hộ tịch",
+        "channel": channel,
+        "status": status,
+        "received_at": t(received),
+        "due_at": t(due) if due else None,
+        "finished_at": t(finished) if finished else None,
+        "fee_required": False,
+        "paid_online": False,
+        "digitized": True,
+        "result_electronic": False,
+        "rating": None,
+        "updated_at": t("2026-11-20 08:00"),
+        "deleted": deleted,
+        "source": "test",
+        "batch_id": "hand",
     }
 
 
 DOSSIERS = [
     # department: each line says where the dossier must land
-    dossier("d01", DEPARTMENT, "ONLINE", "RESOLVED", "2026-10-20 09:00", "2026-10-25 17:00", "2026-10-24 10:00"),  # early
-    dossier("d02", DEPARTMENT, "DIRECT", "RESOLVED", "2026-10-15 00:00", "2026-10-30 17:00", "2026-10-30 16:00"),  # first instant; on time
-    dossier("d03", DEPARTMENT, "POSTAL", "RESOLVED", "2026-10-16 08:00", "2026-10-30 17:00", "2026-10-30 18:00"),  # later hour of due day: late
-    dossier("d04", DEPARTMENT, "ONLINE", "RESOLVED", "2026-10-16 08:00", "2026-10-20 17:00", "2026-10-22 09:00"),  # late
-    dossier("d05", DEPARTMENT, "DIRECT", "RESOLVED", "2026-10-14 23:59", "2026-10-20 17:00", "2026-11-14 23:59"),  # carried; late at the last minute
-    dossier("d06", DEPARTMENT, "DIRECT", "RETURNED", "2026-10-01 08:00", "2026-10-10 17:00", "2026-11-01 08:00"),  # carried; returned = on time
-    dossier("d07", DEPARTMENT, "ONLINE", "WITHDRAWN", "2026-10-18 08:00", "2026-10-28 17:00", "2026-10-19 08:00"),  # withdrawn = on time
-    dossier("d08", DEPARTMENT, "DIRECT", "RESOLVED", "2026-10-18 08:00", None, "2026-10-25 08:00"),  # no due date = on time
+    dossier(
+        "d01", DEPARTMENT, "ONLINE", "RESOLVED", "2026-10-20 09:00", "2026-10-25 17:00", "2026-10-24 10:00"
+    ),  # early
+    dossier(
+        "d02", DEPARTMENT, "DIRECT", "RESOLVED", "2026-10-15 00:00", "2026-10-30 17:00", "2026-10-30 16:00"
+    ),  # first instant; on time
+    dossier(
+        "d03", DEPARTMENT, "POSTAL", "RESOLVED", "2026-10-16 08:00", "2026-10-30 17:00", "2026-10-30 18:00"
+    ),  # later hour of due day: late
+    dossier(
+        "d04", DEPARTMENT, "ONLINE", "RESOLVED", "2026-10-16 08:00", "2026-10-20 17:00", "2026-10-22 09:00"
+    ),  # late
+    dossier(
+        "d05", DEPARTMENT, "DIRECT", "RESOLVED", "2026-10-14 23:59", "2026-10-20 17:00", "2026-11-14 23:59"
+    ),  # carried; late at the last minute
+    dossier(
+        "d06", DEPARTMENT, "DIRECT", "RETURNED", "2026-10-01 08:00", "2026-10-10 17:00", "2026-11-01 08:00"
+    ),  # carried; returned = on time
+    dossier(
+        "d07", DEPARTMENT, "ONLINE", "WITHDRAWN", "2026-10-18 08:00", "2026-10-28 17:00", "2026-10-19 08:00"
+    ),  # withdrawn = on time
+    dossier(
+        "d08", DEPARTMENT, "DIRECT", "RESOLVED", "2026-10-18 08:00", None, "2026-10-25 08:00"
+    ),  # no due date = on time
     dossier("d09", DEPARTMENT, "ONLINE", "PROCESSING", "2026-10-20 08:00", "2026-11-14 23:00"),  # open, overdue
-    dossier("d10", DEPARTMENT, "ONLINE", "PROCESSING", "2026-10-20 08:00", "2026-11-15 00:00"),  # open, within (due at 24:00)
-    dossier("d11", DEPARTMENT, "DIRECT", "SUPPLEMENT_REQUESTED", "2026-10-20 08:00", "2026-10-25 17:00"),  # within: awaiting supplement
+    dossier(
+        "d10", DEPARTMENT, "ONLINE", "PROCESSING", "2026-10-20 08:00", "2026-11-15 00:00"
+    ),  # open, within (due at 24:00)
+    dossier(
+        "d11", DEPARTMENT, "DIRECT", "SUPPLEMENT_REQUESTED", "2026-10-20 08:00", "2026-10-25 17:00"
+    ),  # within: awaiting supplement
     dossier("d12", DEPARTMENT, "DIRECT", "RECEIVED", "2026-10-20 08:00"),  # open, no due date: within
     dossier("d13", DEPARTMENT, "ONLINE", "CANCELLED", "2026-10-20 08:00", "2026-10-25 17:00"),  # nowhere
     dossier("d14", DEPARTMENT, "ONLINE", "PROCESSING", "2026-10-20 08:00", "2026-10-25 17:00", deleted=True),  # nowhere
     dossier("d15", DEPARTMENT, "ONLINE", "RECEIVED", "2026-11-15 00:00", "2026-11-20 17:00"),  # after the end: nowhere
-    dossier("d16", DEPARTMENT, "DIRECT", "RESOLVED", "2026-09-01 08:00", "2026-09-20 17:00", "2026-10-14 23:59"),  # finished before: nowhere
-    dossier("d17", DEPARTMENT, "ONLINE", "RESOLVED", "2026-10-25 08:00", "2026-11-10 17:00", "2026-11-15 00:00"),  # finished after end: open, overdue
+    dossier(
+        "d16", DEPARTMENT, "DIRECT", "RESOLVED", "2026-09-01 08:00", "2026-09-20 17:00", "2026-10-14 23:59"
+    ),  # finished before: nowhere
+    dossier(
+        "d17", DEPARTMENT, "ONLINE", "RESOLVED", "2026-10-25 08:00", "2026-11-10 17:00", "2026-11-15 00:00"
+    ),  # finished after end: open, overdue
     dossier("d18", DEPARTMENT, "DIRECT", "PROCESSING", "2026-09-01 08:00", "2026-12-01 17:00"),  # carried; within
-    dossier("d19", DEPARTMENT, "ONLINE", "RESOLVED", "2026-10-20 08:00", "2026-10-22 00:00", "2026-10-22 00:00"),  # exactly at due: on time
+    dossier(
+        "d19", DEPARTMENT, "ONLINE", "RESOLVED", "2026-10-20 08:00", "2026-10-22 00:00", "2026-10-22 00:00"
+    ),  # exactly at due: on time
     # commune
-    dossier("c01", COMMUNE, "ONLINE", "RESOLVED", "2026-11-01 08:00", "2026-11-05 17:00", "2026-11-05 17:00"),  # on time
+    dossier(
+        "c01", COMMUNE, "ONLINE", "RESOLVED", "2026-11-01 08:00", "2026-11-05 17:00", "2026-11-05 17:00"
+    ),  # on time
     dossier("c02", COMMUNE, "DIRECT", "RESOLVED", "2026-11-01 08:00", "2026-11-05 17:00", "2026-11-03 08:00"),  # early
-    dossier("c03", COMMUNE, "DIRECT", "RESOLVED", "2026-11-01 08:00", "2026-11-05 17:00", "2026-11-04 23:59:59"),  # early
+    dossier(
+        "c03", COMMUNE, "DIRECT", "RESOLVED", "2026-11-01 08:00", "2026-11-05 17:00", "2026-11-04 23:59:59"
+    ),  # early
 ]
 
 COLUMNS = warehouse.COUNT_COLUMNS

@@ -1,0 +1,191 @@
+"""Publishing through the ledger to the real central sandbox on loopback.
+
+Each test freezes a submission from hand-computed dossiers, then checks what the sandbox holds:
+one copy, the same key on every try, rejections never retried.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+import sqlalchemy as sa
+
+from baocao import demo, ledger, pipeline, warehouse
+from baocao.config import Config, load_config
+from baocao.errors import DataQualityError, FatalError, RetriableError
+from connectors.central import CentralClient
+from simulators.central.server import RunningSandbox, start_in_thread
+from simulators.central.settings import Settings
+from tests.transforms.test_tthc_aggregation import DOSSIERS, REGISTRY
+
+TOKEN = "test-central-token"
+PERIOD = "2026-11"
+
+
+@dataclass
+class World:
+    config: Config
+    sandbox: RunningSandbox
+
+    def central_copies(self) -> list[dict[str, object]]:
+        response = requests.get(
+            f"{self.sandbox.base_url}/submissions",
+            params={"report_type": "TTHC_RESULTS", "period": PERIOD},
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            timeout=10,
+        )
+        response.raise_for_status()
+        body = response.json()
+        return list(body if isinstance(body, list) else body.get("data") or body.get("receipts") or [])
+
+
+@pytest.fixture(params=["xml", "json"])
+def world(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'central.db'}", tokens={TOKEN: demo.DEMO_SENDER})
+    with start_in_thread(settings) as sandbox:
+        monkeypatch.setenv(demo.CENTRAL_TOKEN_ENV, TOKEN)
+        monkeypatch.setenv(demo.CLIENT_ID_ENV, "unused")
+        monkeypatch.setenv(demo.CLIENT_SECRET_ENV, "unused")
+        config_path = tmp_path / "baocao.toml"
+        demo.write_config(
+            config_path,
+            onestop_url="http://127.0.0.1:9",
+            central_url=sandbox.base_url,
+            fmt=request.param,
+            retry={"max_attempts": 3, "backoff_base_seconds": 0.05, "backoff_max_seconds": 2},
+        )
+        (tmp_path / "agencies.csv").write_text(
+            "code,name,level\n" + "".join(f"{a.code},{a.name},{a.level.value}\n" for a in REGISTRY.agencies),
+            encoding="utf-8",
+        )
+        config = load_config(config_path)
+        engine = warehouse.connect(config.warehouse_url)
+        with engine.begin() as connection:
+            connection.execute(sa.insert(warehouse.dossiers), DOSSIERS)
+        pipeline.aggregate(config, "TTHC_RESULTS", PERIOD)
+        pipeline.validate_report(config, "TTHC_RESULTS", PERIOD)
+        yield World(config, sandbox)
+
+
+def test_published_once_and_a_rerun_sends_nothing(world: World) -> None:
+    rendered = pipeline.render(world.config, "TTHC_RESULTS", PERIOD)
+    assert rendered.submission is not None
+    receipt = pipeline.publish(world.config, rendered.submission.id)
+    assert receipt["status"] == "accepted"
+    assert receipt["sha256"] == hashlib.sha256(rendered.payload).hexdigest()
+
+    again = pipeline.render(world.config, "TTHC_RESULTS", PERIOD)
+    assert again.submission is not None
+    assert (again.submission.id, again.submission.idempotency_key, again.payload) == (
+        rendered.submission.id,
+        rendered.submission.idempotency_key,
+        rendered.payload,
+    )
+    assert pipeline.publish(world.config, again.submission.id) == receipt
+    stored = ledger.get(pipeline.engine_for(world.config), rendered.submission.id)
+    assert (stored.state, stored.attempts) == (ledger.State.ACCEPTED, 1)  # the rerun made no POST
+    assert len(world.central_copies()) == 1
+
+
+def test_a_lost_answer_is_recovered_by_replay_without_a_second_copy(world: World) -> None:
+    rendered = pipeline.render(world.config, "TTHC_RESULTS", PERIOD)
+    assert rendered.submission is not None
+    # The POST reaches the central but the worker dies before storing the answer.
+    first = CentralClient(world.config.central).submit(
+        rendered.payload, rendered.submission.idempotency_key, rendered.submission.content_type
+    )
+    receipt = pipeline.publish(world.config, rendered.submission.id)
+    assert receipt["receipt_id"] == first.receipt["receipt_id"]  # type: ignore[index]
+    attempts = _attempt_outcomes(world.config, rendered.submission.id)
+    assert attempts == ["ACCEPTED (replayed)"]
+    assert len(world.central_copies()) == 1
+
+
+def test_maintenance_exhausts_the_budget_then_the_backlog_drains(world: World) -> None:
+    rendered = pipeline.render(world.config, "TTHC_RESULTS", PERIOD)
+    assert rendered.submission is not None
+    world.sandbox.set_mode("maintenance", retry_after=1)
+    with pytest.raises(RetriableError, match="503"):
+        pipeline.publish(world.config, rendered.submission.id)
+    held = ledger.get(pipeline.engine_for(world.config), rendered.submission.id)
+    assert held.state == ledger.State.FROZEN and "503" in (held.last_error or "")
+    world.sandbox.set_mode("normal")
+    receipt = pipeline.publish(world.config, rendered.submission.id)
+    assert receipt["sha256"] == hashlib.sha256(rendered.payload).hexdigest()  # the same frozen bytes
+    assert len(world.central_copies()) == 1
+
+
+def test_a_rule_failure_at_the_central_is_not_retried_and_frees_the_slot(world: World) -> None:
+    engine = pipeline.engine_for(world.config)
+    good = pipeline.render(world.config, "TTHC_RESULTS", PERIOD, dry_run=True).payload
+    broken = good.replace(b'receivedTotal="18"', b'receivedTotal="19"').replace(
+        b'"received_total":18', b'"received_total":19'
+    )
+    assert broken != good
+    submission = ledger.freeze(
+        engine,
+        report_type="TTHC_RESULTS",
+        period_id=PERIOD,
+        regime="D09",
+        sender=demo.DEMO_SENDER,
+        version=1,
+        fmt=world.config.central.format.value,
+        content_type="application/xml" if good.startswith(b"<") else "application/json",
+        render=lambda _: broken,
+    )
+    with pytest.raises(FatalError, match="RULE_FAILED"):
+        pipeline.publish(world.config, submission.id)
+    rejected = ledger.get(engine, submission.id)
+    assert (rejected.state, rejected.attempts) == (ledger.State.REJECTED, 1)
+    assert _attempt_outcomes(world.config, submission.id) == ["REJECTED"]
+    # The slot is free: the next run freezes a correct payload under a new key and it is accepted.
+    fixed = pipeline.render(world.config, "TTHC_RESULTS", PERIOD)
+    assert fixed.submission is not None and fixed.submission.idempotency_key != submission.idempotency_key
+    assert pipeline.publish(world.config, fixed.submission.id)["status"] == "accepted"
+    assert len(world.central_copies()) == 1
+
+
+def test_a_reused_key_is_a_conflict_and_is_not_retried(world: World) -> None:
+    rendered = pipeline.render(world.config, "TTHC_RESULTS", PERIOD)
+    assert rendered.submission is not None
+    other = rendered.payload.replace(b"UBND t\xe1\xbb\x89nh M\xe1\xba\xabu", b"UBND t\xe1\xbb\x89nh Kh\xc3\xa1c")
+    assert other != rendered.payload
+    CentralClient(world.config.central).submit(
+        other, rendered.submission.idempotency_key, rendered.submission.content_type
+    )
+    with pytest.raises(FatalError, match="IDEMPOTENCY_KEY_REUSED"):
+        pipeline.publish(world.config, rendered.submission.id)
+    failed = ledger.get(pipeline.engine_for(world.config), rendered.submission.id)
+    assert (failed.state, failed.attempts) == (ledger.State.FAILED, 1)
+
+
+def test_a_failed_report_rule_blocks_publication(world: World) -> None:
+    engine = pipeline.engine_for(world.config)
+    with engine.begin() as connection:
+        connection.execute(
+            sa.update(warehouse.report_tthc_rows)
+            .where(warehouse.report_tthc_rows.c.agency == "000.00.01.H99")
+            .values(resolved_late=warehouse.report_tthc_rows.c.resolved_late + 1)
+        )
+    with pytest.raises(DataQualityError) as caught:
+        pipeline.validate_report(world.config, "TTHC_RESULTS", PERIOD)
+    message = str(caught.value)
+    assert "resolved_total = resolved_early + resolved_on_time + resolved_late" in message
+    assert "PROVINCE/000.00.01.H99/LV-TUPHAP" in message and "resolved_total=9" in message
+    assert world.central_copies() == []
+
+
+def _attempt_outcomes(config: Config, submission: int) -> list[str]:
+    with pipeline.engine_for(config).connect() as connection:
+        return list(
+            connection.execute(
+                sa.select(warehouse.submission_attempts.c.outcome)
+                .where(warehouse.submission_attempts.c.submission == submission)
+                .order_by(warehouse.submission_attempts.c.id)
+            ).scalars()
+        )
