@@ -1,0 +1,86 @@
+"""Configuration: one file, secrets by environment variable, clear errors naming the file and key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from baocao import demo
+from baocao.config import load_config
+from baocao.errors import ConfigurationError
+from baocao.registry import load_registry
+
+
+@pytest.fixture
+def config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for name, value in (
+        (demo.CENTRAL_TOKEN_ENV, "s3cr3t-token"),
+        (demo.CLIENT_ID_ENV, "id"),
+        (demo.CLIENT_SECRET_ENV, "s3cr3t"),
+    ):
+        monkeypatch.setenv(name, value)
+    path = tmp_path / "baocao.toml"
+    demo.write_config(path, onestop_url="http://127.0.0.1:1", central_url="http://127.0.0.1:2/api/v1")
+    return path
+
+
+def test_loads_a_typed_config_and_keeps_secrets_out_of_repr(config_file: Path) -> None:
+    config = load_config(config_file)
+    assert config.province_code == demo.DEMO_SENDER
+    assert config.warehouse_url == f"sqlite:///{config_file.parent / 'var' / 'warehouse.db'}"
+    assert config.report("TTHC_RESULTS").sources == ("onestop",)
+    assert config.central.token.value == "s3cr3t-token"
+    text = repr(config) + str(config.central.token)
+    assert "s3cr3t" not in text and demo.CENTRAL_TOKEN_ENV in text
+
+
+def test_a_missing_secret_names_the_variable(config_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(demo.CENTRAL_TOKEN_ENV)
+    with pytest.raises(ConfigurationError, match=demo.CENTRAL_TOKEN_ENV):
+        load_config(config_file)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (('format = "xml"', 'format = "pdf"'), "pdf"),
+        (('regime = "D09"', 'regime = "LUNAR"'), "LUNAR"),
+        (('sources = ["onestop"]', 'sources = ["nowhere"]'), "nowhere"),
+        (("[province]", "[provinces]"), "province"),
+        (('url = "http', "url = http"), "not valid TOML"),
+    ],
+)
+def test_bad_values_get_a_clear_error(config_file: Path, edit: tuple[str, str], message: str) -> None:
+    config_file.write_text(config_file.read_text(encoding="utf-8").replace(*edit, 1), encoding="utf-8")
+    with pytest.raises(ConfigurationError, match=message) as caught:
+        load_config(config_file)
+    assert str(config_file) in str(caught.value)
+
+
+def test_unknown_report_is_named(config_file: Path) -> None:
+    with pytest.raises(ConfigurationError, match="ICT_RANKING"):
+        load_config(config_file).report("ICT_RANKING")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("code,name,level\n000.00.01.H99,Sở Tư pháp,PROVINCE\n000.00.01.H99,Again,PROVINCE\n", "twice"),
+        ("code,name,level\n0001.H99,Sở Tư pháp,PROVINCE\n", "ddd.dd.dd.Xdd"),
+        ("code,name,level\n000.00.01.H99,Sở Tư pháp,CITY\n", "CITY"),
+        ("code,name,level\n", "empty"),
+    ],
+)
+def test_registry_errors_name_the_line(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "agencies.csv"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(ConfigurationError, match=message):
+        load_registry(path)
+
+
+def test_registry_keeps_codes_as_text_and_reads_a_bom(tmp_path: Path) -> None:
+    path = tmp_path / "agencies.csv"
+    path.write_text("\ufeffcode,name,level\n000.01.02.H99,UBND xã Tà Nung,commune\n", encoding="utf-8")
+    registry = load_registry(path)
+    assert registry.codes == ["000.01.02.H99"] and registry.agencies[0].level.value == "COMMUNE"
