@@ -26,8 +26,8 @@ from tests.simulators.central_support import (
     get,
     post,
     settings_for,
-    tthc_document,
     to_bytes,
+    tthc_document,
     with_changes,
 )
 
@@ -95,6 +95,14 @@ def test_tthc_json_example_is_accepted_and_the_xml_form_is_the_same_content(sand
     assert second.json() == {**first.json(), "duplicate": True}
     listed = get(sandbox.base_url, "/submissions", report_type="TTHC_RESULTS", period="2026-11").json()
     assert [item["receipt_id"] for item in listed] == [first.json()["receipt_id"]]
+
+
+def test_comments_and_an_enveloped_signature_element_do_not_disturb_reading(sandbox: RunningSandbox) -> None:
+    text = example("tthc-results.xml").decode("utf-8")
+    text = text.replace("<Body>", "<Body><!-- generated -->").replace(
+        "</Body>", '</Body><ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"/>'
+    )
+    assert post(sandbox.base_url, text.encode("utf-8"), "commented", XML).status_code == 201
 
 
 def test_ict_example_is_accepted_as_the_correction_of_its_version_1(sandbox: RunningSandbox) -> None:

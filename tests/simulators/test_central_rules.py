@@ -6,7 +6,6 @@ import itertools
 from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,8 +26,8 @@ from tests.simulators.central_support import (
     post,
     service_index_document,
     settings_for,
-    tthc_document,
     to_bytes,
+    tthc_document,
     with_changes,
 )
 
@@ -160,7 +159,9 @@ def test_on_time_rate_is_absent_when_nothing_was_resolved(sandbox: RunningSandbo
         "resolved_total": 0, "resolved_early": 0, "resolved_on_time": 0, "resolved_late": 0,
         "in_progress_total": 30, "in_progress_within": 30, "on_time_rate": 0,
     }  # fmt: skip
-    changes = [((*section, "rows", 0, name), value) for name, value in nothing_resolved.items()]
+    changes: list[tuple[tuple[str | int, ...], Any]] = [
+        ((*section, "rows", 0, name), value) for name, value in nothing_resolved.items()
+    ]
     changes += [((*section, "total", name), value) for name, value in nothing_resolved.items()]
     report_total = {
         "resolved_total": 100, "resolved_on_time": 38, "in_progress_total": 50, "in_progress_within": 48,

@@ -1,0 +1,7 @@
+"""``python -m simulators.central``: serve the central sandbox in the foreground."""
+
+import sys
+
+from simulators.central.server import main
+
+sys.exit(main())
