@@ -199,6 +199,13 @@ def environment(
                 secrets_env[CLIENT_SECRET_ENV],
                 "--registry-out",
                 str(workdir / "agencies.csv"),
+                # The vendor quirks and a share of faults, so that the demo shows the connector coping.
+                "--naive-time-share", "0.2",
+                "--nfd-field-name-share", "0.2",
+                "--fault-429", "0.05",
+                "--fault-503", "0.05",
+                "--fault-truncated", "0.02",
+                "--retry-after", "1",
                 *onestop_args,
             ],
             onestop_port,

@@ -24,6 +24,9 @@ from baocao.errors import RetriableError
 log = logging.getLogger(__name__)
 
 RETRIABLE_STATUSES = frozenset({429, 502, 503, 504})
+# A server asking us to wait longer than this is treated as down for now: the call gives up with a
+# retriable error and the task's own retry (minutes later) takes over, rather than a worker sleeping.
+RETRY_AFTER_CEILING_SECONDS = 600.0
 T = TypeVar("T")
 
 
@@ -53,7 +56,10 @@ def retry_after_seconds(response: requests.Response) -> float | None:
 
 @dataclass
 class Backoff:
-    """Capped exponential backoff with full jitter, never shorter than the server's Retry-After."""
+    """Capped exponential backoff with full jitter, never shorter than the server's Retry-After.
+
+    The cap bounds our own backoff only: a server's Retry-After is always honoured in full.
+    """
 
     policy: RetryPolicy
     rng: random.Random
@@ -65,8 +71,17 @@ class Backoff:
         delay = self.rng.uniform(0, ceiling)
         fault = state.outcome.exception() if state.outcome else None
         if isinstance(fault, TransientFault) and fault.retry_after is not None:
-            delay = max(delay, min(fault.retry_after, self.policy.backoff_max_seconds))
+            delay = max(delay, fault.retry_after)
         return delay
+
+
+def _server_wants_a_long_pause(state: RetryCallState) -> bool:
+    fault = state.outcome.exception() if state.outcome else None
+    return (
+        isinstance(fault, TransientFault)
+        and fault.retry_after is not None
+        and fault.retry_after > RETRY_AFTER_CEILING_SECONDS
+    )
 
 
 class HttpClient:
@@ -99,10 +114,15 @@ class HttpClient:
 
         `read` may raise TransientFault itself (for example on a body cut off mid-way).
         """
-        backoff = Backoff(self.policy, self.rng)
+        tries = 0
 
-        def wait(state: RetryCallState) -> float:
-            delay = backoff(state)
+        def one_try() -> T:
+            nonlocal tries
+            tries += 1
+            return self._once(method, url, read, **kwargs)
+
+        def before_sleep(state: RetryCallState) -> None:
+            delay = state.next_action.sleep if state.next_action else 0.0
             fault = state.outcome.exception() if state.outcome else None
             log.warning(
                 "%s: %s failed (try %d of %d: %s); retrying in %.2f s",
@@ -114,20 +134,20 @@ class HttpClient:
                 delay,
             )
             self.waits.append(delay)
-            return delay
 
         retrying = Retrying(
             retry=retry_if_exception_type(TransientFault),
-            stop=stop_after_attempt(self.policy.max_attempts),
-            wait=wait,
+            stop=stop_after_attempt(self.policy.max_attempts) | _server_wants_a_long_pause,
+            wait=Backoff(self.policy, self.rng),
             sleep=self.sleep,
+            before_sleep=before_sleep,
             reraise=True,
         )
         try:
-            return retrying(self._once, method, url, read, **kwargs)
+            return retrying(one_try)
         except TransientFault as fault:
             raise RetriableError(
-                f"{self.system}: {what} still failing after {self.policy.max_attempts} tries: {fault}",
+                f"{self.system}: {what} still failing after {tries} tries: {fault}",
                 retry_after=fault.retry_after,
             ) from fault
 
