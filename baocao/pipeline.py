@@ -126,6 +126,15 @@ def validate_batch(config: Config, batch_id: str) -> dict[str, Any]:
         key_column=Col.CODE,
         run_name=batch_id,
     )
+    if outcome.incomplete_rules:
+        # Not every failing record could be named: merging would let unnamed bad records through.
+        raise DataQualityError(
+            f"source {batch['source']} batch {batch_id}",
+            [
+                RuleFailure(rule, "(whole batch)", "too many failing records to list; batch held back")
+                for rule in outcome.incomplete_rules
+            ],
+        )
     failures = [(f.key, f.rule, f.detail) for f in outcome.failures]
     quarantined = warehouse.record_quarantine(engine, batch_id, batch["source"], failures, stage="validate")
     for failure in outcome.failures[:20]:

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+from tenacity.stop import stop_base
 
 from baocao.config import RetryPolicy
 from baocao.errors import RetriableError
@@ -75,13 +76,14 @@ class Backoff:
         return delay
 
 
-def _server_wants_a_long_pause(state: RetryCallState) -> bool:
-    fault = state.outcome.exception() if state.outcome else None
-    return (
-        isinstance(fault, TransientFault)
-        and fault.retry_after is not None
-        and fault.retry_after > RETRY_AFTER_CEILING_SECONDS
-    )
+class _ServerWantsALongPause(stop_base):
+    def __call__(self, state: RetryCallState) -> bool:
+        fault = state.outcome.exception() if state.outcome else None
+        return (
+            isinstance(fault, TransientFault)
+            and fault.retry_after is not None
+            and fault.retry_after > RETRY_AFTER_CEILING_SECONDS
+        )
 
 
 class HttpClient:
@@ -137,7 +139,7 @@ class HttpClient:
 
         retrying = Retrying(
             retry=retry_if_exception_type(TransientFault),
-            stop=stop_after_attempt(self.policy.max_attempts) | _server_wants_a_long_pause,
+            stop=stop_after_attempt(self.policy.max_attempts) | _ServerWantsALongPause(),
             wait=Backoff(self.policy, self.rng),
             sleep=self.sleep,
             before_sleep=before_sleep,

@@ -52,7 +52,9 @@ def dossier_suite(agency_codes: Sequence[str]) -> list[gxe.Expectation]:
             value_set=[c.value for c in Channel],
             description="Known channel: online, direct or postal (received_online/received_direct).",
         ),
-        gxe.ExpectColumnValuesToNotBeNull(column=Col.CHANNEL.value, description="Every dossier came in by some channel."),
+        gxe.ExpectColumnValuesToNotBeNull(
+            column=Col.CHANNEL.value, description="Every dossier came in by some channel."
+        ),
         gxe.ExpectColumnValuesToBeInSet(
             column=Col.STATUS.value,
             value_set=[s.value for s in Status],

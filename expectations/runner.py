@@ -21,6 +21,10 @@ import pandas as pd
 from great_expectations.data_context.types.base import ProgressBarsConfig
 
 log = logging.getLogger(__name__)
+
+# GX lists only this many failing record keys per rule; a batch with more failing records than
+# this is held back whole (see Outcome.incomplete_rules) rather than half-quarantined.
+MAX_LISTED_FAILURES = 1_000_000
 # GX prints a progress bar per validation to stderr: noise in task logs.
 logging.getLogger("great_expectations").setLevel(logging.WARNING)
 
@@ -40,6 +44,8 @@ class Outcome:
     failed_rules: list[str] = field(default_factory=list)
     failures: list[FailedRecord] = field(default_factory=list)
     docs_index: Path | None = None
+    # Rules whose failing records could not all be listed: their keys are incomplete.
+    incomplete_rules: list[str] = field(default_factory=list)
 
     @property
     def failed_keys(self) -> set[str]:
@@ -138,7 +144,11 @@ class SuiteRunner:
                 name=f"{suite_name}_checkpoint",
                 validation_definitions=[definition],
                 actions=[gx.checkpoint.UpdateDataDocsAction(name="update_data_docs")],
-                result_format={"result_format": "COMPLETE", "unexpected_index_column_names": [key_column]},
+                result_format={
+                    "result_format": "COMPLETE",
+                    "unexpected_index_column_names": [key_column],
+                    "partial_unexpected_count": MAX_LISTED_FAILURES,
+                },
             )
         )
         result = checkpoint.run(batch_parameters=batch_parameters, run_id=gx.RunIdentifier(run_name=_name(run_name)))
@@ -167,7 +177,10 @@ class SuiteRunner:
                 for c in (config.kwargs.get("column"), config.kwargs.get("column_A"), config.kwargs.get("column_B"))
                 if c
             ]
-            for index in item.result.get("unexpected_index_list") or []:
+            listed = item.result.get("unexpected_index_list") or []
+            if int(item.result.get("unexpected_count") or 0) > len(listed):
+                outcome.incomplete_rules.append(rule)
+            for index in listed:
                 key = str(index.get(key_column)) if isinstance(index, dict) else str(index)
                 values = (
                     ", ".join(f"{c}={_plain(index.get(c))}" for c in compared if c != key_column)

@@ -55,7 +55,7 @@ def test_simulator_services_start_natively_from_their_compose_command(
     port = free_port()
     published = SERVICES[service]["ports"][0].split(":")[1]
     replacements = {
-        "0.0.0.0": "127.0.0.1",
+        "0.0.0.0": "127.0.0.1",  # noqa: S104 - the compose value being replaced by loopback
         published: str(port),
         "${BAOCAO_ONESTOP_CLIENT_SECRET}": "compose-secret",
         "${BAOCAO_CENTRAL_TOKEN}": "compose-token",
@@ -71,7 +71,11 @@ def test_simulator_services_start_natively_from_their_compose_command(
             if service == "onestop-simulator":
                 token = requests.post(
                     f"http://127.0.0.1:{port}/oauth/token",
-                    data={"grant_type": "client_credentials", "client_id": "demo-client", "client_secret": "compose-secret"},
+                    data={
+                        "grant_type": "client_credentials",
+                        "client_id": "demo-client",
+                        "client_secret": "compose-secret",
+                    },
                     timeout=10,
                 )
                 assert token.status_code == 200 and token.json()["token_type"] == "Bearer"

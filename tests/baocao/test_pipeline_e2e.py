@@ -1,0 +1,166 @@
+"""The whole pipeline, for real: simulator → extract → validate → aggregate → check → render → publish.
+
+Department system and central endpoint are the project's simulators on loopback; the warehouse is
+SQLite (the embedded default) and PostgreSQL (production).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from pathlib import Path
+
+import pytest
+import requests
+import sqlalchemy as sa
+
+from baocao import demo, ledger, pipeline, warehouse
+from baocao.config import Config, load_config
+from simulators.central.server import start_in_thread as start_sandbox
+from simulators.central.settings import Settings as SandboxSettings
+from simulators.onestop.generator import Dataset, generate, generate_calibrated, write_registry_csv
+from simulators.onestop.server import Faults
+from simulators.onestop.server import Settings as OneStopSettings
+from simulators.onestop.server import start_in_thread as start_onestop
+from transforms.canonical import LOCAL_TIMEZONE
+
+TOKEN = "e2e-token"
+SECRET = "e2e-secret"
+
+
+@contextmanager
+def running(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    dataset: Dataset,
+    onestop: OneStopSettings,
+    warehouse_url: str | None = None,
+) -> Iterator[Config]:
+    sandbox_settings = SandboxSettings(
+        database_url=f"sqlite:///{tmp_path / 'central.db'}", tokens={TOKEN: demo.DEMO_SENDER}
+    )
+    with start_onestop(dataset, onestop) as source, start_sandbox(sandbox_settings) as sandbox:
+        monkeypatch.setenv(demo.CENTRAL_TOKEN_ENV, TOKEN)
+        monkeypatch.setenv(demo.CLIENT_ID_ENV, onestop.client_id)
+        monkeypatch.setenv(demo.CLIENT_SECRET_ENV, SECRET)
+        path = tmp_path / "baocao.toml"
+        demo.write_config(
+            path,
+            onestop_url=source.base_url,
+            central_url=sandbox.base_url,
+            retry={"backoff_base_seconds": 0.05, "backoff_max_seconds": 1, "max_attempts": 10},
+        )
+        if warehouse_url:
+            path.write_text(
+                path.read_text(encoding="utf-8").replace(
+                    'url = "sqlite:///var/warehouse.db"', f'url = "{warehouse_url}"'
+                ),
+                encoding="utf-8",
+            )
+        write_registry_csv(dataset, tmp_path / "agencies.csv")
+        yield load_config(path)
+
+
+def central_receipts(config: Config, period: str) -> list[dict[str, object]]:
+    response = requests.get(
+        f"{config.central.url}/submissions",
+        params={"report_type": "TTHC_RESULTS", "period": period},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=10,
+    )
+    response.raise_for_status()
+    return list(response.json())
+
+
+def test_lam_dong_2019_calibrated_year_reproduces_the_published_figures(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """491,498 received / 475,158 resolved / 470,208 early or on time / 4,950 late / 98.96 %."""
+    calibrated = generate_calibrated()
+    settings = OneStopSettings(
+        client_id="baocao",
+        client_secret=SECRET,
+        as_of=calibrated.dataset.horizon,
+        naive_time_share=0.2,
+        nfd_field_name_share=0.2,
+    )
+    with running(tmp_path, monkeypatch, calibrated.dataset, settings) as config:
+        result = pipeline.run_report(config, "TTHC_RESULTS", "2019")
+        total = pipeline.report_total(config, "TTHC_RESULTS", "2019")
+        assert (total["received_total"], total["resolved_total"], total["resolved_late"]) == (491_498, 475_158, 4_950)
+        assert total["resolved_early"] + total["resolved_on_time"] == 470_208
+        assert total["on_time_rate"] == "98.96"
+        # Every column of the total, and every row, equals the generator's independent classification.
+        assert {k: total[k] for k in warehouse.COUNT_COLUMNS} == {
+            k: calibrated.expected_total[k] for k in warehouse.COUNT_COLUMNS
+        }
+        report, _, _ = pipeline.load_report(config, "TTHC_RESULTS", "2019")
+        rows = report[report["kind"] == "ROW"]
+        ours = {
+            (r.agency, r.field): tuple(int(getattr(r, k)) for k in warehouse.COUNT_COLUMNS) for r in rows.itertuples()
+        }
+        theirs = {key: tuple(int(v[k]) for k in warehouse.COUNT_COLUMNS) for key, v in calibrated.expected_rows.items()}
+        assert ours == theirs
+        assert result["receipt"]["status"] == "accepted" and len(central_receipts(config, "2019")) == 1
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_faulty_source_incremental_runs_and_exactly_once_publication(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    dataset = generate(seed=3, volume=4000, start=date(2026, 8, 15), end=date(2026, 11, 14))
+    cut = datetime(2026, 11, 15, 2, 0)
+    settings = OneStopSettings(
+        client_id="baocao",
+        client_secret=SECRET,
+        as_of=cut.replace(tzinfo=LOCAL_TIMEZONE),
+        token_ttl_seconds=3,
+        naive_time_share=0.3,
+        nfd_field_name_share=0.3,
+        faults=Faults(
+            too_many_requests_share=0.1, unavailable_share=0.1, truncated_share=0.1, retry_after_seconds=1, seed=2
+        ),
+    )
+    url = request.getfixturevalue("postgres_url") if backend == "postgresql" else None
+    with running(tmp_path, monkeypatch, dataset, settings, url) as config:
+        engine = pipeline.engine_for(config)
+        with engine.begin() as connection:  # a fresh warehouse for this test on the shared database
+            for table in reversed(warehouse.metadata.sorted_tables):
+                connection.execute(sa.delete(table))
+        first = pipeline.validate_batch(config, pipeline.extract(config, "onestop", now=cut))
+        second = pipeline.validate_batch(config, pipeline.extract(config, "onestop", now=cut))  # overlap: repeats
+        assert first["merged"] > 3000 and second["quarantined"] == 0
+        with engine.connect() as connection:
+            stored = connection.execute(sa.select(sa.func.count()).select_from(warehouse.dossiers)).scalar_one()
+        assert stored == len(dataset.current_dossiers(cut.replace(tzinfo=LOCAL_TIMEZONE)))
+        for _ in range(2):  # the second run publishes nothing new
+            pipeline.aggregate(config, "TTHC_RESULTS", "2026-11")
+            pipeline.validate_report(config, "TTHC_RESULTS", "2026-11")
+            rendered = pipeline.render(config, "TTHC_RESULTS", "2026-11")
+            assert rendered.submission is not None
+            pipeline.publish(config, rendered.submission.id)
+        assert len(central_receipts(config, "2026-11")) == 1
+        assert [row["state"] for row in ledger.listing(engine)] == [ledger.State.ACCEPTED]
+
+
+def test_bad_records_are_quarantined_with_their_rule_and_the_run_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dataset = generate(seed=5, volume=1500, start=date(2026, 9, 15), end=date(2026, 11, 14))
+    settings = OneStopSettings(client_id="baocao", client_secret=SECRET, as_of=dataset.horizon)
+    with running(tmp_path, monkeypatch, dataset, settings) as config:
+        # One agency is missing from the registry: its dossiers must be held back, not counted.
+        registry = tmp_path / "agencies.csv"
+        lines = registry.read_text(encoding="utf-8").splitlines()
+        dropped = lines.pop(1).split(",")[0]
+        registry.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        horizon = dataset.horizon.replace(tzinfo=None)
+        summary = pipeline.validate_batch(config, pipeline.extract(config, "onestop", now=horizon))
+        held_back = [d for d in dataset.current_dossiers() if d.agency_code == dropped]
+        assert summary["quarantined"] == len(held_back) > 0
+        assert any("registry" in rule for rule in summary["failed_rules"])
+        quarantined = warehouse.quarantined_records(pipeline.engine_for(config), summary["batch_id"])
+        assert {q["record_key"] for q in quarantined} == {d.code for d in held_back}
+        assert all(dropped in q["detail"] for q in quarantined)
+        assert Path(summary["data_docs"]).is_file()
