@@ -179,6 +179,9 @@ def environment(
         CENTRAL_TOKEN_ENV: secrets.token_urlsafe(24),
     }
     env = Environment(workdir=workdir, secrets_env=secrets_env)
+    # This process reads the same configuration after the DAG run, so it needs the same variables.
+    saved = {name: os.environ.get(name) for name in secrets_env}
+    os.environ.update(secrets_env)
     try:
         onestop_port, central_port = free_port(), free_port()
         env.start(
@@ -239,6 +242,11 @@ def environment(
         yield env
     finally:
         env.stop()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def airflow_dags_test(env: Environment, dag_id: str, logical_date: datetime | date, conf: Mapping[str, str]) -> int:
