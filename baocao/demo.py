@@ -196,10 +196,9 @@ def environment(
                 str(seed),
                 "--volume",
                 str(volume),
-                "--client-id",
-                secrets_env[CLIENT_ID_ENV],
-                "--client-secret",
-                secrets_env[CLIENT_SECRET_ENV],
+                # `--option=value`: a random secret may begin with "-".
+                f"--client-id={secrets_env[CLIENT_ID_ENV]}",
+                f"--client-secret={secrets_env[CLIENT_SECRET_ENV]}",
                 "--registry-out",
                 str(workdir / "agencies.csv"),
                 # The vendor quirks and a share of faults, so that the demo shows the connector coping.
@@ -229,8 +228,7 @@ def environment(
                 str(central_port),
                 "--database-url",
                 f"sqlite:///{workdir / 'central-sandbox.db'}",
-                "--sender",
-                f"{secrets_env[CENTRAL_TOKEN_ENV]}={DEMO_SENDER}",
+                f"--sender={secrets_env[CENTRAL_TOKEN_ENV]}={DEMO_SENDER}",
                 *central_args,
             ],
             central_port,

@@ -1,0 +1,64 @@
+"""The TTHC_RESULTS DAG run for real with `airflow dags test`: simulators as processes, SQLite everywhere."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from pathlib import Path
+
+import requests
+
+from baocao import demo, ledger, pipeline
+from baocao.config import load_config
+from baocao.periods import parse_period
+from transforms.canonical import LOCAL_TIMEZONE
+
+PERIOD = parse_period("2026-10")
+
+
+def _copies(env: demo.Environment) -> list[dict[str, object]]:
+    response = requests.get(
+        f"{env.central_url}/submissions",
+        params={"report_type": "TTHC_RESULTS", "period": PERIOD.id},
+        headers={"Authorization": f"Bearer {env.secrets_env[demo.CENTRAL_TOKEN_ENV]}"},
+        timeout=10,
+    )
+    response.raise_for_status()
+    return list(response.json())
+
+
+def test_the_dag_publishes_once_and_a_second_run_sends_nothing(tmp_path: Path) -> None:
+    cut_off = datetime.combine(PERIOD.end + timedelta(days=1), time(2, 0), tzinfo=LOCAL_TIMEZONE)
+    with demo.environment(tmp_path / "work", volume=3000, fmt="json") as env:
+        conf = {"config": str(env.config_path)}  # no period: the DAG derives it from the logical date
+        assert demo.airflow_dags_test(env, "tthc_results", cut_off, conf) == 0, (
+            env.workdir / "airflow-run.log"
+        ).read_text()
+        config = load_config(env.config_path)
+        rows = ledger.listing(pipeline.engine_for(config), "TTHC_RESULTS", PERIOD.id)
+        assert [(r["state"], r["format"]) for r in rows] == [(ledger.State.ACCEPTED, "json")]
+        assert len(_copies(env)) == 1
+        first_log = (env.workdir / "airflow-run.log").read_text(encoding="utf-8")
+        assert "submission #1 accepted" in first_log
+
+        assert demo.airflow_dags_test(env, "tthc_results", cut_off + timedelta(minutes=1), conf) == 0
+        second_log = (env.workdir / "airflow-run.log").read_text(encoding="utf-8")
+        assert "already accepted" in second_log and "nothing sent" in second_log
+        assert len(_copies(env)) == 1
+        assert ledger.get(pipeline.engine_for(config), rows[0]["id"]).attempts == 1
+
+
+def test_a_fatal_error_fails_the_dag_without_retrying(tmp_path: Path) -> None:
+    cut_off = datetime.combine(PERIOD.end + timedelta(days=1), time(2, 0), tzinfo=LOCAL_TIMEZONE)
+    with demo.environment(tmp_path / "work", volume=500) as env:
+        env.secrets_env["real_token"] = env.secrets_env[demo.CENTRAL_TOKEN_ENV]
+        env.secrets_env[demo.CENTRAL_TOKEN_ENV] = "not-the-registered-token"
+        code = demo.airflow_dags_test(
+            env, "tthc_results", cut_off, {"config": str(env.config_path), "period": PERIOD.id}
+        )
+        log = (env.workdir / "airflow-run.log").read_text(encoding="utf-8")
+        assert code != 0
+        assert "HTTP 401" in log and "AirflowFailException" in log
+        # Failed at once: one failed task instance, none put up for retry.
+        assert log.count("new_state=failed") == 1 and "up_for_retry" not in log
+        env.secrets_env[demo.CENTRAL_TOKEN_ENV] = env.secrets_env["real_token"]
+        assert _copies(env) == []
