@@ -338,6 +338,7 @@ def run_report(config: Config, report_type: ReportType | str, period_id: str, dr
     """Every step in order, as the DAG runs them: extract → validate → aggregate → check → render → publish."""
     report_type = ReportType(report_type)
     settings = config.report(report_type)
+    period_id = period_of(config, report_type, period_id).id  # a bad period fails before anything is pulled
     batches = [validate_batch(config, extract(config, name)) for name in settings.sources]
     aggregated = aggregate(config, report_type, period_id)
     checked = validate_report(config, report_type, period_id)
