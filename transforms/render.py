@@ -7,6 +7,7 @@ central publishes them for download); a payload that fails its schema never leav
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -135,11 +136,38 @@ def _xml_counts(row: Any) -> dict[str, str]:
     return {_camel(name): str(value) for name, value in _counts(row).items()}
 
 
-def render_tthc_xml(envelope: Envelope, report: pd.DataFrame) -> bytes:
-    q = f"{{{NAMESPACE}}}"
-    root = etree.Element(q + "Submission", {"schemaVersion": SCHEMA_VERSION}, nsmap={None: NAMESPACE})  # type: ignore[dict-item]
+def qualified(name: str) -> str:
+    """An element name in the submission namespace."""
+    return f"{{{NAMESPACE}}}{name}"
+
+
+def render_xml(envelope: Envelope, body_element: str, fill_body: Callable[[etree._Element], None]) -> bytes:
+    """A whole XML submission: the header from the envelope, then `fill_body` builds the report's element.
+
+    Checked against the XSD before it is returned.
+    """
+    root = etree.Element(qualified("Submission"), {"schemaVersion": SCHEMA_VERSION}, nsmap={None: NAMESPACE})  # type: ignore[dict-item]
     _xml_header(root, envelope)
-    body = etree.SubElement(etree.SubElement(root, q + "Body"), q + "TthcResults")
+    fill_body(etree.SubElement(etree.SubElement(root, qualified("Body")), qualified(body_element)))
+    payload: bytes = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    validate_xml(payload)
+    return payload
+
+
+def render_json(envelope: Envelope, body_key: str, body: dict[str, Any]) -> bytes:
+    """A whole JSON submission, checked against the JSON Schema before it is returned."""
+    document = {"schema_version": SCHEMA_VERSION, "header": _json_header(envelope), "body": {body_key: body}}
+    payload = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    validate_json(payload)
+    return payload
+
+
+def render_tthc_xml(envelope: Envelope, report: pd.DataFrame) -> bytes:
+    return render_xml(envelope, "TthcResults", lambda body: _tthc_xml_body(body, report))
+
+
+def _tthc_xml_body(body: etree._Element, report: pd.DataFrame) -> None:
+    q = f"{{{NAMESPACE}}}"
     section: etree._Element | None = None
     for row in report.to_dict("records"):
         if row["kind"] == Kind.ROW:
@@ -154,9 +182,6 @@ def render_tthc_xml(envelope: Envelope, report: pd.DataFrame) -> bytes:
             section = None
         else:
             etree.SubElement(body, q + "Total", _xml_counts(row))
-    payload: bytes = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
-    validate_xml(payload)
-    return payload
 
 
 def validate_xml(payload: bytes) -> None:
@@ -232,14 +257,7 @@ def render_tthc_json(envelope: Envelope, report: pd.DataFrame) -> bytes:
             current = None
         else:
             total = _json_counts(row)
-    document = {
-        "schema_version": SCHEMA_VERSION,
-        "header": _json_header(envelope),
-        "body": {"tthc_results": {"sections": sections, "total": total}},
-    }
-    payload = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    validate_json(payload)
-    return payload
+    return render_json(envelope, "tthc_results", {"sections": sections, "total": total})
 
 
 def validate_json(payload: bytes) -> None:
