@@ -61,16 +61,38 @@ class RetryPolicy:
 
 @dataclass(frozen=True)
 class SourceConfig:
+    """One department system. Which keys it needs depends on its kind (see SOURCE_KINDS)."""
+
     name: str
     kind: str
-    base_url: str
-    client_id: Secret
-    client_secret: Secret
     fields: Mapping[str, str]
     values: Mapping[str, Mapping[str, str]]
+    base_url: str = ""
+    client_id: Secret | None = None
+    client_secret: Secret | None = None
+    database_url: Secret | None = None  # a secret: database URLs carry passwords
+    path: Path | None = None  # a file or a drop folder
+    table: str = "hoso"
     page_size: int = 500
     overlap_minutes: int = 60
     retry: RetryPolicy = RetryPolicy()
+
+    def credentials(self) -> tuple[Secret, Secret]:
+        if self.client_id is None or self.client_secret is None:
+            raise ConfigurationError(f"source {self.name}: client_id_env and client_secret_env are required")
+        return self.client_id, self.client_secret
+
+
+# What each kind of source needs in its [[sources]] table, besides name and kind.
+SOURCE_KINDS: Mapping[str, tuple[str, ...]] = {
+    "rest_onestop": ("base_url", "client_id_env", "client_secret_env"),
+    "sql_legacy": ("url_env",),
+    "catalogue_xml": (),  # base_url (over HTTP) or path (a drop folder)
+    "commune_csv": ("path",),
+    "petition_csv": ("path",),
+    "ict_workbook": ("path",),
+    "egov_workbook": ("path",),
+}
 
 
 @dataclass(frozen=True)
@@ -178,14 +200,28 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     for index, table in enumerate(raw.get("sources", [])):
         source_where = f"{where} [[sources]] #{index + 1}"
         name = str(_require(table, "name", source_where))
+        kind = str(_require(table, "kind", source_where))
+        if kind not in SOURCE_KINDS:
+            raise ConfigurationError(f"{source_where}: kind {kind!r} is not one of {', '.join(SOURCE_KINDS)}")
+        for key in SOURCE_KINDS[kind]:
+            _require(table, key, f"{source_where} (kind {kind})")
+        if kind == "catalogue_xml" and not ("base_url" in table or "path" in table):
+            raise ConfigurationError(f"{source_where}: a catalogue source needs base_url or path")
         sources[name] = SourceConfig(
             name=name,
-            kind=str(_require(table, "kind", source_where)),
-            base_url=str(_require(table, "base_url", source_where)).rstrip("/"),
-            client_id=read_secret(_require(table, "client_id_env", source_where), f"source {name} client id"),
-            client_secret=read_secret(
-                _require(table, "client_secret_env", source_where), f"source {name} client secret"
+            kind=kind,
+            base_url=str(table.get("base_url", "")).rstrip("/"),
+            client_id=read_secret(table["client_id_env"], f"source {name} client id")
+            if "client_id_env" in table
+            else None,
+            client_secret=(
+                read_secret(table["client_secret_env"], f"source {name} client secret")
+                if "client_secret_env" in table
+                else None
             ),
+            database_url=read_secret(table["url_env"], f"source {name} database URL") if "url_env" in table else None,
+            path=(base / str(table["path"])).resolve() if "path" in table else None,
+            table=str(table.get("table", "hoso")),
             fields=dict(table.get("fields", {})),
             values={column: dict(words) for column, words in table.get("values", {}).items()},
             page_size=int(table.get("page_size", 500)),

@@ -45,12 +45,13 @@ class OneStopClient:
             if response.status_code in (400, 401, 403):
                 raise FatalError(
                     f"source {self.source.name}: token request refused (HTTP {response.status_code}); "
-                    f"check the credentials in ${self.source.client_id.env_name}/${self.source.client_secret.env_name}"
+                    f"check the credentials in ${client_id.env_name}/${client_secret.env_name}"
                 )
             if response.status_code != 200:
                 raise FatalError(f"source {self.source.name}: token endpoint answered HTTP {response.status_code}")
             return read_json(response)
 
+        client_id, client_secret = self.source.credentials()
         body = self.http.call(
             "POST",
             f"{self.source.base_url}/oauth/token",
@@ -58,8 +59,8 @@ class OneStopClient:
             "token request",
             data={
                 "grant_type": "client_credentials",
-                "client_id": self.source.client_id.value,
-                "client_secret": self.source.client_secret.value,
+                "client_id": client_id.value,
+                "client_secret": client_secret.value,
             },
         )
         try:

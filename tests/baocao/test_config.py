@@ -84,3 +84,24 @@ def test_registry_keeps_codes_as_text_and_reads_a_bom(tmp_path: Path) -> None:
     path.write_text("\ufeffcode,name,level\n000.01.02.H99,UBND xã Tà Nung,commune\n", encoding="utf-8")
     registry = load_registry(path)
     assert registry.codes == ["000.01.02.H99"] and registry.agencies[0].level.value == "COMMUNE"
+
+
+def test_each_source_kind_names_its_missing_keys(config_file: Path) -> None:
+    text = config_file.read_text(encoding="utf-8")
+    config_file.write_text(text + '\n[[sources]]\nname = "legacy"\nkind = "sql_legacy"\n', encoding="utf-8")
+    with pytest.raises(ConfigurationError, match=r"kind sql_legacy\): missing key 'url_env'"):
+        load_config(config_file)
+    config_file.write_text(text + '\n[[sources]]\nname = "x"\nkind = "ftp"\n', encoding="utf-8")
+    with pytest.raises(ConfigurationError, match="kind 'ftp' is not one of"):
+        load_config(config_file)
+
+
+def test_a_database_url_is_a_secret(config_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEGACY_DB_URL", "postgresql+psycopg://etl:hunter2@db/motcua")
+    text = config_file.read_text(encoding="utf-8")
+    config_file.write_text(
+        text + '\n[[sources]]\nname = "legacy"\nkind = "sql_legacy"\nurl_env = "LEGACY_DB_URL"\n', encoding="utf-8"
+    )
+    source = load_config(config_file).source("legacy")
+    assert source.database_url is not None and source.database_url.value.endswith("/motcua")
+    assert "hunter2" not in repr(source)
