@@ -28,6 +28,14 @@ class ReportType(StrEnum):
     EGOV_MATURITY = "EGOV_MATURITY"
 
 
+class CompletenessPolicy(StrEnum):
+    """What a run does when some expected agencies reported nothing for the period."""
+
+    PUBLISH = "publish"  # send, with the missing agencies listed in the header
+    WAIT = "wait"  # retriable: try again later (Airflow's retries), up to the submission deadline
+    FAIL = "fail"  # stop: a person decides
+
+
 class SubmissionFormat(StrEnum):
     XML = "xml"
     JSON = "json"
@@ -104,6 +112,7 @@ class ReportConfig:
     period_type: PeriodType
     format: SubmissionFormat
     sources: tuple[str, ...]
+    completeness: CompletenessPolicy = CompletenessPolicy.PUBLISH
 
 
 @dataclass(frozen=True)
@@ -245,6 +254,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
             period_type=_enum(PeriodType, table.get("period_type", "MONTH"), report_where),
             format=_enum(SubmissionFormat, table.get("format", central_format), report_where),
             sources=report_sources,
+            completeness=_enum(CompletenessPolicy, table.get("completeness", "publish"), report_where),
         )
 
     paths = raw.get("paths", {})

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from baocao import ledger, warehouse
-from baocao.config import Config, ReportType, SubmissionFormat
+from baocao.config import CompletenessPolicy, Config, ReportType, SubmissionFormat
 from baocao.errors import ConfigurationError, DataQualityError, FatalError, RetriableError, RuleFailure
 from baocao.periods import Period, parse_period
 from baocao.registry import Registry, load_registry
@@ -211,7 +211,7 @@ def load_report(
 
 def validate_report(config: Config, report_type: ReportType | str, period_id: str) -> dict[str, Any]:
     """Run the report suite; a failed rule blocks publication with the rule, row and both values."""
-    report, _, period = load_report(config, report_type, period_id)
+    report, found, period = load_report(config, report_type, period_id)
     outcome = suite_runner(config).validate_frame(
         report_rules.report_check_frame(report),
         suite_name=report_rules.SUITE_NAME,
@@ -224,7 +224,22 @@ def validate_report(config: Config, report_type: ReportType | str, period_id: st
             f"{report_type} {period.id}",
             [RuleFailure(f.rule, f.key, f.detail) for f in outcome.failures],
         )
+    check_completeness(config, report_type, period, found)
     return {"rows": int((report["kind"] == "ROW").sum()), "data_docs": str(outcome.docs_index)}
+
+
+def check_completeness(config: Config, report_type: ReportType | str, period: Period, found: Completeness) -> None:
+    """Apply the report's completeness policy: publish with the missing list, wait, or fail."""
+    if not found.missing:
+        return
+    policy = config.report(report_type).completeness
+    shown = ", ".join(found.missing[:20]) + (f" and {len(found.missing) - 20} more" if len(found.missing) > 20 else "")
+    message = f"{report_type} {period.id}: {len(found.missing)} of {found.expected} expected agencies reported nothing: {shown}"
+    if policy is CompletenessPolicy.WAIT:
+        raise RetriableError(message + " (policy: wait)")
+    if policy is CompletenessPolicy.FAIL:
+        raise FatalError(message + " (policy: fail)")
+    log.warning("%s (policy: publish with the missing list)", message)
 
 
 # ---------------------------------------------------------------- render and publish

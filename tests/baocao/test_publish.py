@@ -189,3 +189,17 @@ def _attempt_outcomes(config: Config, submission: int) -> list[str]:
                 .order_by(warehouse.submission_attempts.c.id)
             ).scalars()
         )
+
+
+@pytest.mark.parametrize(("policy", "error"), [("wait", RetriableError), ("fail", FatalError)])
+def test_completeness_policy_holds_back_a_report_with_missing_agencies(
+    world: World, policy: str, error: type[Exception]
+) -> None:
+    text = world.config.path.read_text(encoding="utf-8")
+    world.config.path.write_text(
+        text.replace('period_type = "MONTH"', f'period_type = "MONTH"\ncompleteness = "{policy}"'), encoding="utf-8"
+    )
+    config = load_config(world.config.path)
+    with pytest.raises(error, match=r"1 of 3 expected agencies reported nothing: 000\.01\.02\.H99"):
+        pipeline.validate_report(config, "TTHC_RESULTS", PERIOD)
+    assert world.central_copies() == []
