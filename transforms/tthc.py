@@ -9,6 +9,7 @@ report totals, on-time rates. Definitions: DOMAIN.md, "TTHC_RESULTS".
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -160,6 +161,48 @@ def completeness(rows: pd.DataFrame, registry: Registry, period: Period) -> Comp
     return Completeness(expected=len(expected), reported=len(set(expected) & reported), missing=missing)
 
 
+def onto_units(rows: pd.DataFrame, registry: Registry, period: Period, day: date) -> pd.DataFrame:
+    """Rows of agencies not active in the period move to the unit that carries their work on `day`.
+
+    After a merge (or the end of the district level on 2025-07-01) dossiers still open belong to the
+    successor; rows that land on the same agency × field are summed.
+    """
+    if rows.empty:
+        return rows
+    active = {agency.code for agency in registry.active(period)}
+    known = registry.by_code()
+    moved = rows["agency"].map(
+        lambda code: code if code in active or code not in known else registry.current_unit(code, day)
+    )
+    if (moved == rows["agency"]).all():
+        return rows
+    out = rows.assign(agency=moved)
+    sums = {name: "sum" for name in COUNT_COLUMNS}
+    return out.groupby(["agency", "field"], as_index=False).agg({"field_name": "max", **sums})
+
+
+def reaggregate_onto_current_units(report_rows: pd.DataFrame, registry: Registry, today: date) -> pd.DataFrame:
+    """A period's stored rows re-expressed on today's units, for comparable series across reforms.
+
+    `series_break` is True where the rows came from units that no longer exist (for example the
+    districts before 2025-07-01), so that charts show the break instead of hiding it.
+    """
+    crosswalk = registry.crosswalk(today)
+    levels = registry.level_of()
+    out = report_rows.assign(
+        source_agency=report_rows["agency"], agency=report_rows["agency"].map(lambda c: crosswalk.get(c, c))
+    )
+    out["series_break"] = out["agency"] != out["source_agency"]
+    sums = {name: "sum" for name in COUNT_COLUMNS}
+    grouped = out.groupby(["agency", "field"], as_index=False).agg({"field_name": "max", "series_break": "any", **sums})
+    grouped["level"] = grouped["agency"].map(levels)
+    grouped["on_time_rate"] = [
+        on_time_rate(int(r.resolved_early), int(r.resolved_on_time), int(r.resolved_total))
+        for r in grouped.itertuples()
+    ]
+    return grouped
+
+
 def _total(frame: pd.DataFrame) -> dict[str, int]:
     return {name: int(frame[name].sum()) for name in COUNT_COLUMNS}
 
@@ -170,7 +213,7 @@ def assemble_tthc_report(rows: pd.DataFrame, registry: Registry, period: Period)
     Rows of an agency unknown to the registry are an error here: validation quarantines them earlier.
     """
     levels = registry.level_of()
-    frame = rows.copy()
+    frame = onto_units(rows.copy(), registry, period, period.end)
     for name in COUNT_COLUMNS:
         frame[name] = frame[name].astype("int64")
     unknown = sorted(set(frame["agency"]) - set(levels))
