@@ -234,7 +234,10 @@ def check_completeness(config: Config, report_type: ReportType | str, period: Pe
         return
     policy = config.report(report_type).completeness
     shown = ", ".join(found.missing[:20]) + (f" and {len(found.missing) - 20} more" if len(found.missing) > 20 else "")
-    message = f"{report_type} {period.id}: {len(found.missing)} of {found.expected} expected agencies reported nothing: {shown}"
+    message = (
+        f"{report_type} {period.id}: {len(found.missing)} of {found.expected} expected agencies "
+        f"reported nothing: {shown}"
+    )
     if policy is CompletenessPolicy.WAIT:
         raise RetriableError(message + " (policy: wait)")
     if policy is CompletenessPolicy.FAIL:
