@@ -7,9 +7,7 @@ Also the pieces EGOV_MATURITY shares with it: blocks, the district cut-off and s
 
 from __future__ import annotations
 
-from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
-from enum import StrEnum
 from typing import Any
 
 import pandas as pd
@@ -17,18 +15,11 @@ from lxml import etree
 
 from baocao.errors import FatalError
 from baocao.periods import Period
+from baocao.registry import DISTRICT_LEVEL_ABOLISHED, Block, has_district_level
 from transforms.render import qualified
 
-
-class Block(StrEnum):
-    DEPARTMENT = "DEPARTMENT"  # sở, ban, ngành
-    DISTRICT = "DISTRICT"  # UBND huyện: abolished on 2025-07-01
-    COMMUNE = "COMMUNE"
-
-
+# Report order of the blocks; DISTRICT only for periods starting before 2025-07-01 (`has_district_level`).
 BLOCK_ORDER = (Block.DEPARTMENT, Block.DISTRICT, Block.COMMUNE)
-# Since 1 July 2025 there is no district level; a period starting on or after this day has no DISTRICT block.
-DISTRICTS_ABOLISHED_ON = date(2025, 7, 1)
 SCORE_STEP = Decimal("0.001")
 
 # Input: one row per agency, as the score-sheet reader produces it.
@@ -53,7 +44,7 @@ def require_columns(scores: pd.DataFrame, columns: tuple[str, ...], report_type:
 
 def allowed_blocks(period: Period) -> tuple[Block, ...]:
     """The blocks a report for `period` may have, in report order."""
-    if period.start < DISTRICTS_ABOLISHED_ON:
+    if has_district_level(period):
         return BLOCK_ORDER
     return tuple(block for block in BLOCK_ORDER if block is not Block.DISTRICT)
 
@@ -82,7 +73,7 @@ def parse_blocks(scores: pd.DataFrame, period: Period, report_type: str) -> list
     if abolished:
         raise ScoreInputError(
             f"{report_type} {period.id}: agency {', '.join(abolished[:10])} in block DISTRICT, but districts were "
-            f"abolished on {DISTRICTS_ABOLISHED_ON.isoformat()} and this period starts on "
+            f"abolished on {DISTRICT_LEVEL_ABOLISHED.isoformat()} and this period starts on "
             f"{period.start.isoformat()}: re-assign them to their successor units or drop the rows"
         )
     return blocks

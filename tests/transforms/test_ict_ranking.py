@@ -93,7 +93,9 @@ def test_ranks_are_per_block_and_blocks_follow_report_order() -> None:
 
 
 def test_a_district_row_after_the_districts_were_abolished_is_refused() -> None:
-    with pytest.raises(ScoreInputError, match=r"agency 000\.01\.00\.H99, 000\.02\.00\.H99 in block DISTRICT.*abolished on 2025-07-01"):
+    with pytest.raises(
+        ScoreInputError, match=r"agency 000\.01\.00\.H99, 000\.02\.00\.H99 in block DISTRICT.*abolished on 2025-07-01"
+    ):
         assemble_ict_ranking(LAM_DONG_2019, parse_period("2025-07", "CALENDAR"))
     # A period starting before 2025-07-01 (here the whole calendar year 2025) still has districts.
     assert "DISTRICT" in set(assemble_ict_ranking(LAM_DONG_2019, parse_period("2025", "CALENDAR"))["block"])
