@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib.metadata import PackageNotFoundError, version
@@ -19,12 +20,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from baocao import ledger, warehouse
-from baocao.config import CompletenessPolicy, Config, ReportType, SubmissionFormat
+from baocao.config import CompletenessPolicy, Config, ReportType, SourceConfig, SubmissionFormat
 from baocao.errors import ConfigurationError, DataQualityError, FatalError, RetriableError, RuleFailure
 from baocao.periods import Period, parse_period
 from baocao.registry import Registry, load_registry
 from connectors.central import CentralClient, Verdict
 from connectors.rest_onestop import OneStopClient
+from connectors.sql_legacy import HOSO_FIELD_MAP, HOSO_VALUE_MAPS, LegacySqlSource, reconcile
 from expectations import dossiers as dossier_rules
 from expectations import tthc_report as report_rules
 from expectations.runner import SuiteRunner
@@ -63,11 +65,38 @@ def period_of(config: Config, report_type: ReportType | str, period_id: str) -> 
 # ---------------------------------------------------------------- extract
 
 
+def _mapping(source: SourceConfig) -> tuple[Mapping[str, str], Mapping[str, Mapping[str, str]]]:
+    """The source's field mapping; a legacy `hoso` database defaults to the mapping of its published schema."""
+    if source.kind == "sql_legacy":
+        return source.fields or HOSO_FIELD_MAP, source.values or HOSO_VALUE_MAPS
+    return source.fields, source.values
+
+
+def _pull(
+    engine: Engine, source: SourceConfig, window_from: datetime | None, window_to: datetime
+) -> tuple[list[dict[str, Any]], set[str]]:
+    """Raw records changed in the window, and (for sources whose deleted rows vanish) the vanished codes."""
+    if source.kind == "rest_onestop":
+        return list(OneStopClient(source).dossiers(window_from, window_to)), set()
+    if source.kind == "sql_legacy":
+        assert source.database_url is not None
+        fields, _ = _mapping(source)
+        with LegacySqlSource(source.database_url.value, source.table, fields, name=source.name) as database:
+            records = list(database.changed_rows(window_from, window_to))
+            # Deleted rows vanish from a legacy table: compare every code, not only what changed.
+            stored = warehouse.live_codes(engine, source.name)
+            found = reconcile(database.all_codes(), stored)
+            pulled = {str(record.get(fields["code"])) for record in records}
+            unseen = found.missing_in_warehouse - pulled
+            if unseen:
+                records.extend(database.rows_for_codes(sorted(unseen)))
+        return records, set(found.missing_in_source)
+    raise ConfigurationError(f"source {source.name}: kind {source.kind!r} cannot be pulled by extract yet")
+
+
 def extract(config: Config, source_name: str, now: datetime | None = None) -> str:
     """Pull what changed since the last merged batch (minus an overlap window) into staging."""
     source = config.source(source_name)
-    if source.kind != "rest_onestop":
-        raise ConfigurationError(f"source {source_name}: kind {source.kind!r} is not supported yet")
     engine = engine_for(config)
     window_to = now or local_now()
     last = warehouse.watermark(engine, source.name)
@@ -76,10 +105,9 @@ def extract(config: Config, source_name: str, now: datetime | None = None) -> st
     window_from = last - timedelta(minutes=source.overlap_minutes) if last else None
     batch_id = f"{source.name}-{window_to:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     warehouse.start_batch(engine, batch_id, source.name, source.kind, window_from, window_to)
-    client = OneStopClient(source)
-    rows = [
-        canonical_record(record, source.fields, source.values) for record in client.dossiers(window_from, window_to)
-    ]
+    records, vanished = _pull(engine, source, window_from, window_to)
+    fields, values = _mapping(source)
+    rows = [canonical_record(record, fields, values) for record in records]
     pulled = len(rows)
     without_code = [row for row in rows if row[Col.CODE] is None]
     frame = canonical_frame(deduplicate_latest(row for row in rows if row[Col.CODE] is not None))
@@ -95,6 +123,9 @@ def extract(config: Config, source_name: str, now: datetime | None = None) -> st
             ],
             stage="extract",
         )
+    if vanished:
+        marked = warehouse.mark_vanished(engine, source.name, vanished, batch_id)
+        log.info("source %s: %d dossier(s) no longer in the source marked deleted", source.name, marked)
     log.info(
         "source %s: batch %s pulled %d record(s) in window %s → %s; %d staged after de-duplication",
         source.name,

@@ -326,6 +326,31 @@ def merge_batch(engine: Engine, batch_id: str) -> int:
     return int(merged)
 
 
+def live_codes(engine: Engine, source: str) -> set[str]:
+    """Codes of the dossiers this source wrote that are not marked deleted."""
+    with engine.connect() as connection:
+        return set(
+            connection.execute(
+                sa.select(dossiers.c.code).where(dossiers.c.source == source, dossiers.c.deleted.is_(False))
+            ).scalars()
+        )
+
+
+def mark_vanished(engine: Engine, source: str, codes: Iterable[str], batch_id: str) -> int:
+    """Dossiers whose rows disappeared from the source count nowhere from now on (kept, flagged deleted)."""
+    chosen = sorted(codes)
+    marked = 0
+    with engine.begin() as connection:
+        for offset in range(0, len(chosen), 1000):
+            result = connection.execute(
+                sa.update(dossiers)
+                .where(dossiers.c.source == source, dossiers.c.code.in_(chosen[offset : offset + 1000]))
+                .values(deleted=True, batch_id=batch_id)
+            )
+            marked += result.rowcount
+    return marked
+
+
 def watermark(engine: Engine, source: str) -> datetime | None:
     with engine.connect() as connection:
         value = connection.execute(
