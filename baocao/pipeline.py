@@ -19,7 +19,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from baocao import ledger, warehouse
+from baocao import ledger, warehouse, yearly
 from baocao.config import CompletenessPolicy, Config, ReportType, SourceConfig, SubmissionFormat
 from baocao.errors import ConfigurationError, DataQualityError, FatalError, RetriableError, RuleFailure
 from baocao.periods import Period, parse_period
@@ -189,6 +189,11 @@ def validate_batch(config: Config, batch_id: str) -> dict[str, Any]:
 def aggregate(config: Config, report_type: ReportType | str, period_id: str) -> dict[str, Any]:
     """Group the period's dossiers in the warehouse and store the report rows (replacing earlier ones)."""
     report_type = ReportType(report_type)
+    if yearly.is_yearly(report_type):
+        report, _, period = load_report(config, report_type, period_id)  # assembling checks every score
+        agency_rows = len(report[0]) if isinstance(report, tuple) else len(report)
+        log.info("%s %s: %d agency row(s) assembled", report_type, period, agency_rows)
+        return {"report_type": report_type.value, "period_id": period.id, "rows": agency_rows}
     if report_type is not ReportType.TTHC_RESULTS:
         raise ConfigurationError(f"report {report_type} is not implemented yet")
     period = period_of(config, report_type, period_id)
@@ -220,12 +225,15 @@ def aggregate(config: Config, report_type: ReportType | str, period_id: str) -> 
     return {"report_type": report_type.value, "period_id": period.id, "rows": len(rows)}
 
 
-def load_report(
-    config: Config, report_type: ReportType | str, period_id: str
-) -> tuple[pd.DataFrame, Completeness, Period]:
+def load_report(config: Config, report_type: ReportType | str, period_id: str) -> tuple[Any, Completeness, Period]:
     """The stored report rows, assembled into sections and totals (pure, cheap)."""
     period = period_of(config, report_type, period_id)
     engine = engine_for(config)
+    if yearly.is_yearly(report_type):
+        definition = yearly.YEARLY_REPORTS[ReportType(report_type)]
+        scores = yearly.load_scores(engine, definition.report_type, period)
+        registry = load_registry(config.agencies_file)
+        return definition.assemble(scores, period), yearly.completeness_of(scores, registry, period), period
     table = warehouse.report_tthc_rows
     with engine.connect() as connection:
         rows = pd.DataFrame(
@@ -243,11 +251,22 @@ def load_report(
 def validate_report(config: Config, report_type: ReportType | str, period_id: str) -> dict[str, Any]:
     """Run the report suite; a failed rule blocks publication with the rule, row and both values."""
     report, found, period = load_report(config, report_type, period_id)
+    if yearly.is_yearly(report_type):
+        definition = yearly.YEARLY_REPORTS[ReportType(report_type)]
+        frame, rules, suite_name, label = (
+            definition.check_frame(report),
+            definition.suite(),
+            definition.suite_name,
+            definition.row_label,
+        )
+    else:
+        frame, rules = report_rules.report_check_frame(report), report_rules.report_suite()
+        suite_name, label = report_rules.SUITE_NAME, report_rules.ROW_LABEL
     outcome = suite_runner(config).validate_frame(
-        report_rules.report_check_frame(report),
-        suite_name=report_rules.SUITE_NAME,
-        expectations=report_rules.report_suite(),
-        key_column=report_rules.ROW_LABEL,
+        frame,
+        suite_name=suite_name,
+        expectations=rules,
+        key_column=label,
         run_name=f"{report_type}-{period.id}-{local_now():%Y%m%dT%H%M%S}",
     )
     if not outcome.success:
@@ -256,7 +275,7 @@ def validate_report(config: Config, report_type: ReportType | str, period_id: st
             [RuleFailure(f.rule, f.key, f.detail) for f in outcome.failures],
         )
     check_completeness(config, report_type, period, found)
-    return {"rows": int((report["kind"] == "ROW").sum()), "data_docs": str(outcome.docs_index)}
+    return {"rows": len(frame), "data_docs": str(outcome.docs_index)}
 
 
 def check_completeness(config: Config, report_type: ReportType | str, period: Period, found: Completeness) -> None:
@@ -303,6 +322,13 @@ def _render_payload(config: Config, report_type: ReportType, period_id: str, sub
         producer_version=producer_version(),
         completeness=found,
     )
+    if yearly.is_yearly(report_type):
+        definition = yearly.YEARLY_REPORTS[report_type]
+        if settings.format is SubmissionFormat.XML:
+            return renderer.render_xml(
+                envelope, definition.body_element, lambda body: definition.xml_body(body, report)
+            )
+        return renderer.render_json(envelope, definition.body_key, definition.json_body(report))
     if settings.format is SubmissionFormat.XML:
         return renderer.render_tthc_xml(envelope, report)
     return renderer.render_tthc_json(envelope, report)
@@ -406,6 +432,13 @@ def run_report(config: Config, report_type: ReportType | str, period_id: str, dr
 
 def report_total(config: Config, report_type: ReportType | str, period_id: str) -> dict[str, Any]:
     report, found, _ = load_report(config, report_type, period_id)
+    if yearly.is_yearly(report_type):
+        agencies = report[0] if isinstance(report, tuple) else report
+        counts: dict[str, Any] = {
+            f"agencies in {block}": int(n) for block, n in agencies.groupby("block").size().items()
+        }
+        counts["completeness"] = {"expected": found.expected, "reported": found.reported, "missing": len(found.missing)}
+        return counts
     total = report[report["kind"] == "TOTAL"].iloc[0]
     values: dict[str, Any] = {name: int(total[name]) for name in warehouse.COUNT_COLUMNS}
     values["on_time_rate"] = None if total["on_time_rate"] is None else str(total["on_time_rate"])

@@ -1,0 +1,157 @@
+"""The yearly self-assessment reports (ICT_RANKING, EGOV_MATURITY): scores in, ranked report out.
+
+Scores arrive once a year in workbooks; they are stored per report and period in `agency_scores`
+(replaced whole on every load, so a rerun leaves one copy), then assembled, checked and rendered
+through the same ledger and publication path as every report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import great_expectations.expectations as gxe
+import pandas as pd
+import sqlalchemy as sa
+from lxml import etree
+from sqlalchemy.engine import Engine
+
+from baocao import warehouse
+from baocao.config import ReportType
+from baocao.periods import Period
+from baocao.registry import Registry
+from expectations import egov_maturity as egov_rules
+from expectations import ict_ranking as ict_rules
+from transforms import egov_maturity, ict_ranking
+from transforms.tthc import Completeness
+
+SCORE_COLUMNS = ("infrastructure", "human_resources", "applications", "policy", "readiness_score")
+
+agency_scores = sa.Table(
+    "agency_scores",
+    warehouse.metadata,
+    sa.Column("report_type", sa.String(32), primary_key=True),
+    sa.Column("period_id", sa.String(16), primary_key=True),
+    sa.Column("regime", sa.String(16), primary_key=True),
+    sa.Column("code", sa.String(32), primary_key=True),
+    sa.Column("block", sa.String(16), nullable=False),
+    sa.Column("name", sa.String(500), nullable=False),
+    *[sa.Column(name, sa.Numeric(12, 3)) for name in SCORE_COLUMNS],
+    sa.Column("level", sa.String(16)),
+    sa.Column("source", sa.String(100), nullable=False),
+    sa.Column("batch_id", sa.String(64), nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class YearlyReport:
+    """How one yearly report is assembled, checked and rendered."""
+
+    report_type: ReportType
+    input_columns: tuple[str, ...]
+    assemble: Callable[[pd.DataFrame, Period], Any]
+    check_frame: Callable[[Any], pd.DataFrame]
+    suite: Callable[[], list[gxe.Expectation]]
+    suite_name: str
+    row_label: str
+    body_element: str
+    body_key: str
+    xml_body: Callable[[etree._Element, Any], None]
+    json_body: Callable[[Any], dict[str, Any]]
+
+
+YEARLY_REPORTS: dict[ReportType, YearlyReport] = {
+    ReportType.ICT_RANKING: YearlyReport(
+        report_type=ReportType.ICT_RANKING,
+        input_columns=ict_ranking.INPUT_COLUMNS,
+        assemble=ict_ranking.assemble_ict_ranking,
+        check_frame=ict_rules.report_check_frame,
+        suite=ict_rules.report_suite,
+        suite_name=ict_rules.SUITE_NAME,
+        row_label=ict_rules.ROW_LABEL,
+        body_element="IctRanking",
+        body_key="ict_ranking",
+        xml_body=ict_ranking.ict_xml_body,
+        json_body=ict_ranking.ict_json_body,
+    ),
+    ReportType.EGOV_MATURITY: YearlyReport(
+        report_type=ReportType.EGOV_MATURITY,
+        input_columns=egov_maturity.INPUT_COLUMNS,
+        assemble=egov_maturity.assemble_egov_maturity,
+        check_frame=lambda report: egov_rules.report_check_frame(*report),
+        suite=egov_rules.report_suite,
+        suite_name=egov_rules.SUITE_NAME,
+        row_label=egov_rules.ROW_LABEL,
+        body_element="EgovMaturity",
+        body_key="egov_maturity",
+        xml_body=egov_maturity.egov_xml_body,
+        json_body=egov_maturity.egov_json_body,
+    ),
+}
+
+
+def is_yearly(report_type: ReportType | str) -> bool:
+    return ReportType(report_type) in YEARLY_REPORTS
+
+
+def store_scores(
+    engine: Engine,
+    report_type: ReportType,
+    period: Period,
+    source: str,
+    batch_id: str,
+    scores: Sequence[dict[str, Any]],
+) -> int:
+    """Replace the period's scores for this report in one transaction."""
+    rows = [
+        {
+            "report_type": report_type.value,
+            "period_id": period.id,
+            "regime": period.regime.value,
+            "code": row["code"],
+            "block": row["block"],
+            "name": row["name"],
+            **{name: (Decimal(str(row[name])) if row.get(name) is not None else None) for name in SCORE_COLUMNS},
+            "level": row.get("level"),
+            "source": source,
+            "batch_id": batch_id,
+        }
+        for row in scores
+    ]
+    table = agency_scores
+    with engine.begin() as connection:
+        connection.execute(
+            sa.delete(table).where(
+                table.c.report_type == report_type.value,
+                table.c.period_id == period.id,
+                table.c.regime == period.regime.value,
+            )
+        )
+        if rows:
+            connection.execute(sa.insert(table), rows)
+    return len(rows)
+
+
+def load_scores(engine: Engine, report_type: ReportType, period: Period) -> pd.DataFrame:
+    definition = YEARLY_REPORTS[report_type]
+    table = agency_scores
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(table).where(
+                table.c.report_type == report_type.value,
+                table.c.period_id == period.id,
+                table.c.regime == period.regime.value,
+            )
+        ).mappings()
+        frame = pd.DataFrame([dict(row) for row in rows], columns=[c.name for c in table.columns])
+    return frame[list(definition.input_columns)]
+
+
+def completeness_of(scores: pd.DataFrame, registry: Registry, period: Period) -> Completeness:
+    """Expected = agencies active in the period; reported = those with scores."""
+    expected = [agency.code for agency in registry.active(period)]
+    reported = set(scores["code"]) if len(scores) else set()
+    missing = tuple(code for code in expected if code not in reported)
+    return Completeness(expected=len(expected), reported=len(set(expected) & reported), missing=missing)
