@@ -30,7 +30,7 @@ import unicodedata
 import zlib
 from bisect import bisect_right
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
@@ -111,6 +111,68 @@ class Faults:
 
 
 @dataclass(frozen=True)
+class Dialect:
+    """Another vendor's dialect of the same API: its field names (dotted paths nest) and its words.
+
+    `field_names` maps a contract field to the vendor's path; `words` maps a contract field to
+    {contract word → vendor word}. Fields not named keep the contract's name.
+    """
+
+    field_names: Mapping[str, str] = field(default_factory=dict)
+    words: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    def apply(self, record: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, value in record.items():
+            words = self.words.get(name)
+            if words is not None and isinstance(value, str):
+                value = words.get(value, value)
+            target = out
+            *parents, leaf = self.field_names.get(name, name).split(".")
+            for parent in parents:
+                target = target.setdefault(parent, {})
+            target[leaf] = value
+        return out
+
+
+# A second vendor: camelCase Vietnamese field names, nested units, its own status and channel words.
+VENDOR_B = Dialect(
+    field_names={
+        "code": "maHoSo",
+        "agency_code": "donVi.ma",
+        "procedure_code": "thuTuc.ma",
+        "field_code": "linhVuc.ma",
+        "field_name": "linhVuc.ten",
+        "channel": "kenhNop",
+        "received_at": "ngayTiepNhan",
+        "due_at": "ngayHenTra",
+        "finished_at": "ngayTraKetQua",
+        "status": "trangThai",
+        "fee_required": "coPhi",
+        "paid_online": "thanhToanTrucTuyen",
+        "digitized": "daSoHoa",
+        "result_electronic": "ketQuaDienTu",
+        "rating": "danhGia",
+        "applicant": "nguoiNop",
+        "updated_at": "ngayCapNhat",
+        "deleted": "daXoa",
+    },
+    words={
+        "channel": {"ONLINE": "TRUC_TUYEN", "DIRECT": "TRUC_TIEP", "POSTAL": "BUU_CHINH"},
+        "status": {
+            "RECEIVED": "MOI_TIEP_NHAN",
+            "PROCESSING": "DANG_XU_LY",
+            "SUPPLEMENT_REQUESTED": "CHO_BO_SUNG",
+            "RESOLVED": "DA_TRA_KET_QUA",
+            "RETURNED": "TRA_LAI",
+            "WITHDRAWN": "RUT_HO_SO",
+            "CANCELLED": "HUY",
+        },
+    },
+)
+
+
+@dataclass(frozen=True)
 class Settings:
     """How the simulated system behaves.
 
@@ -131,6 +193,7 @@ class Settings:
     faults: Faults = field(default_factory=Faults)
     base_path: str = ""
     quirk_seed: int = 0
+    dialect: Dialect | None = None
 
     def __post_init__(self) -> None:
         if self.token_ttl_seconds < 1:
@@ -344,7 +407,7 @@ class _SimulatorState:
         if _stable_share(f"{settings.quirk_seed}:nfd:{dossier.code}") < settings.nfd_field_name_share:
             field_name = unicodedata.normalize("NFD", field_name)
         applicant = dossier.applicant
-        return {
+        record: dict[str, Any] = {
             "code": dossier.code,
             "agency_code": dossier.agency_code,
             "procedure_code": dossier.procedure_code,
@@ -369,6 +432,7 @@ class _SimulatorState:
             "updated_at": _format_time(dossier.updated_at, style),
             "deleted": dossier.deleted,
         }
+        return record if settings.dialect is None else settings.dialect.apply(record)
 
 
 # ---------------------------------------------------------------- formats

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -164,3 +164,35 @@ def test_bad_records_are_quarantined_with_their_rule_and_the_run_goes_on(
         assert {q["record_key"] for q in quarantined} == {d.code for d in held_back}
         assert all(dropped in q["detail"] for q in quarantined)
         assert Path(summary["data_docs"]).is_file()
+
+
+def test_a_second_vendor_dialect_is_connected_by_configuration_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Vendor B renames and nests every field and has its own words: only [sources.fields]/[sources.values] change."""
+    from simulators.onestop.server import VENDOR_B
+
+    dataset = generate(seed=13, volume=1500, start=date(2026, 9, 15), end=date(2026, 11, 14))
+    settings = OneStopSettings(client_id="baocao", client_secret=SECRET, as_of=dataset.horizon, dialect=VENDOR_B)
+    mapping = "".join(
+        f'{canonical} = "{vendor}"\n' for canonical, vendor in VENDOR_B.field_names.items() if canonical != "applicant"
+    )
+    words = "".join(
+        f"\n[sources.values.{column}]\n"
+        + "".join(f'"{vendor}" = "{canonical}"\n' for canonical, vendor in table.items())
+        for column, table in VENDOR_B.words.items()
+    )
+    with running(tmp_path, monkeypatch, dataset, settings) as config:
+        text = config.path.read_text(encoding="utf-8")
+        head, _ = text.split("[sources.fields]")
+        config.path.write_text(head + "[sources.fields]\n" + mapping + words, encoding="utf-8")
+        vendor_config = load_config(config.path)
+        horizon = dataset.horizon.replace(tzinfo=None) + timedelta(seconds=1)  # windows exclude their end
+        summary = pipeline.validate_batch(vendor_config, pipeline.extract(vendor_config, "onestop", now=horizon))
+        assert summary["quarantined"] == 0
+        pipeline.aggregate(vendor_config, "TTHC_RESULTS", "2026-11")
+        total = pipeline.report_total(vendor_config, "TTHC_RESULTS", "2026-11")
+    from simulators.onestop.expected_results import tthc_results_total
+
+    expected = tthc_results_total(dataset.current_dossiers(), date(2026, 10, 15), date(2026, 11, 14))
+    assert {k: total[k] for k in warehouse.COUNT_COLUMNS} == {k: expected[k] for k in warehouse.COUNT_COLUMNS}
