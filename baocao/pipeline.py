@@ -31,7 +31,14 @@ from expectations import dossiers as dossier_rules
 from expectations import tthc_report as report_rules
 from expectations.runner import SuiteRunner
 from transforms import render as renderer
-from transforms.canonical import LOCAL_TIMEZONE, Col, canonical_frame, canonical_record, deduplicate_latest
+from transforms.canonical import (
+    LOCAL_TIMEZONE,
+    Col,
+    canonical_frame,
+    canonical_procedure,
+    canonical_record,
+    deduplicate_latest,
+)
 from transforms.tthc import Completeness, assemble_tthc_report, completeness, tthc_rows_query
 
 log = logging.getLogger(__name__)
@@ -77,7 +84,18 @@ def _pull(
 ) -> tuple[list[dict[str, Any]], set[str]]:
     """Raw records changed in the window, and (for sources whose deleted rows vanish) the vanished codes."""
     if source.kind == "rest_onestop":
-        return list(OneStopClient(source).dossiers(window_from, window_to)), set()
+        client = OneStopClient(source)
+        records = list(client.dossiers(window_from, window_to))
+        catalogue = [canonical_procedure(item) for item in client.procedures()]
+        kept = [item for item in catalogue if item["code"] and item["agency_code"] and item["online_type"]]
+        catalogued = warehouse.replace_procedures(engine, source.name, "catalogue", kept)
+        log.info(
+            "source %s: %d procedure(s) in the catalogue (%d without code/agency/type skipped)",
+            source.name,
+            catalogued,
+            len(catalogue) - len(kept),
+        )
+        return records, set()
     if source.kind == "sql_legacy":
         assert source.database_url is not None
         fields, _ = _mapping(source)

@@ -79,6 +79,24 @@ dossiers = sa.Table(
     sa.Index("ix_dossiers_received", Col.RECEIVED_AT),
 )
 
+# The procedure catalogue (TTHC) as each source publishes it: one row per procedure and agency.
+procedures = sa.Table(
+    "procedures",
+    metadata,
+    sa.Column("code", sa.String(64), primary_key=True),
+    sa.Column("agency_code", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(1000)),
+    sa.Column("field_code", sa.String(64)),
+    sa.Column("online_type", sa.String(16), nullable=False),  # FULL | PARTIAL | NONE
+    sa.Column("fee_required", sa.Boolean),
+    sa.Column("online_payment", sa.Boolean),
+    sa.Column("published_on_time", sa.Boolean),
+    sa.Column("publication_updated_on_time", sa.Boolean),
+    sa.Column("content_complete", sa.Boolean),
+    sa.Column("source", sa.String(100), nullable=False),
+    sa.Column("batch_id", sa.String(64), nullable=False),
+)
+
 quarantine = sa.Table(
     "quarantine",
     metadata,
@@ -324,6 +342,32 @@ def merge_batch(engine: Engine, batch_id: str) -> int:
         # Staging is scratch space: once merged, the batch's rows live in `dossiers`.
         connection.execute(sa.delete(staged_dossiers).where(staged_dossiers.c.batch_id == batch_id))
     return int(merged)
+
+
+PROCEDURE_COLUMNS = (
+    "code",
+    "agency_code",
+    "name",
+    "field_code",
+    "online_type",
+    "fee_required",
+    "online_payment",
+    "published_on_time",
+    "publication_updated_on_time",
+    "content_complete",
+)
+
+
+def replace_procedures(engine: Engine, source: str, batch_id: str, rows: Sequence[Mapping[str, Any]]) -> int:
+    """The source's whole catalogue replaces what it published before (catalogues come whole)."""
+    records = [
+        {**{name: row.get(name) for name in PROCEDURE_COLUMNS}, "source": source, "batch_id": batch_id} for row in rows
+    ]
+    with engine.begin() as connection:
+        connection.execute(sa.delete(procedures).where(procedures.c.source == source))
+        for offset in range(0, len(records), 5000):
+            connection.execute(sa.insert(procedures), records[offset : offset + 5000])
+    return len(records)
 
 
 def live_codes(engine: Engine, source: str) -> set[str]:

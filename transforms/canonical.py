@@ -205,3 +205,23 @@ def canonical_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
     frame[DUE_DAYS] = (frame[Col.DUE_AT.value] - frame[Col.RECEIVED_AT.value]).dt.total_seconds() / 86400
     frame[Col.RATING.value] = frame[Col.RATING.value].astype("Int64")
     return frame
+
+
+ONLINE_TYPES = ("FULL", "PARTIAL", "NONE")
+
+
+def canonical_procedure(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A catalogue entry (REST procedure fields, or the XML export mapped to them) in canonical form."""
+    online_type = (nfc(record.get("online_type")) or "").upper()
+    return {
+        "code": nfc(record.get("code")),
+        "agency_code": nfc(record.get("agency_code")),
+        "name": nfc(record.get("name")),
+        "field_code": nfc(record.get("field_code")),
+        "online_type": online_type if online_type in ONLINE_TYPES else None,
+        "fee_required": to_flag(record.get("fee_required")),
+        "online_payment": to_flag(record.get("online_payment")),
+        "published_on_time": to_flag(record.get("published_on_time")),
+        "publication_updated_on_time": to_flag(record.get("publication_updated_on_time")),
+        "content_complete": to_flag(record.get("content_complete")),
+    }

@@ -196,3 +196,20 @@ def test_a_second_vendor_dialect_is_connected_by_configuration_alone(
 
     expected = tthc_results_total(dataset.current_dossiers(), date(2026, 10, 15), date(2026, 11, 14))
     assert {k: total[k] for k in warehouse.COUNT_COLUMNS} == {k: expected[k] for k in warehouse.COUNT_COLUMNS}
+
+
+def test_the_procedure_catalogue_is_stored_whole_with_each_pull(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dataset = generate(seed=5, volume=300, start=date(2026, 9, 15), end=date(2026, 11, 14))
+    settings = OneStopSettings(client_id="baocao", client_secret=SECRET, as_of=dataset.horizon)
+    with running(tmp_path, monkeypatch, dataset, settings) as config:
+        for _ in range(2):  # a second pull replaces, never duplicates
+            pipeline.extract(config, "onestop")
+        with pipeline.engine_for(config).connect() as connection:
+            stored = connection.execute(
+                sa.select(
+                    warehouse.procedures.c.code, warehouse.procedures.c.agency_code, warehouse.procedures.c.online_type
+                )
+            ).all()
+    assert sorted((p.code, p.agency_code, p.online_type.value) for p in dataset.procedures) == sorted(stored)
