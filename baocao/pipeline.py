@@ -166,15 +166,26 @@ def validate_batch(config: Config, batch_id: str) -> dict[str, Any]:
     engine = engine_for(config)
     batch = warehouse.batch_summary(engine, batch_id)
     registry = load_registry(config.agencies_file)
-    outcome = suite_runner(config).validate_query(
-        connection_string=config.warehouse_url,
+    # A view per batch lets GX treat the batch as a table (see SuiteRunner.validate_table).
+    view = "staged_batch_" + "".join(ch if ch.isalnum() else "_" for ch in batch_id.lower())
+    with engine.begin() as connection:
+        connection.execute(sa.text(f"DROP VIEW IF EXISTS {view}"))
         # The batch id was just checked to be plain text, so inlining it is safe.
-        query=f"SELECT * FROM staged_dossiers WHERE batch_id = '{batch_id}'",  # noqa: S608
-        suite_name=dossier_rules.SUITE_NAME,
-        expectations=dossier_rules.dossier_suite(registry.codes),
-        key_column=Col.CODE,
-        run_name=batch_id,
-    )
+        connection.execute(
+            sa.text(f"CREATE VIEW {view} AS SELECT * FROM staged_dossiers WHERE batch_id = '{batch_id}'")  # noqa: S608
+        )
+    try:
+        outcome = suite_runner(config).validate_table(
+            connection_string=config.warehouse_url,
+            table=view,
+            suite_name=dossier_rules.SUITE_NAME,
+            expectations=dossier_rules.dossier_suite(registry.codes),
+            key_column=Col.CODE,
+            run_name=batch_id,
+        )
+    finally:
+        with engine.begin() as connection:
+            connection.execute(sa.text(f"DROP VIEW IF EXISTS {view}"))
     if outcome.incomplete_rules:
         # Not every failing record could be named: merging would let unnamed bad records through.
         raise DataQualityError(

@@ -66,6 +66,22 @@ def _plain(value: Any) -> str:
     return repr(value) if isinstance(value, str) else str(value)
 
 
+def _raised(exception_info: Any) -> str | None:
+    """The message of an exception GX caught while running a check, at the top level or nested.
+
+    GX 1.x nests it per metric (`{"MetricConfigurationID(...)": {"raised_exception": True, ...}}`)
+    when a metric fails, so looking only at the top level would miss it.
+    """
+    if not isinstance(exception_info, dict):
+        return None
+    if exception_info.get("raised_exception"):
+        return str(exception_info.get("exception_message") or "unknown error")
+    for nested in exception_info.values():
+        if isinstance(nested, dict) and nested.get("raised_exception"):
+            return str(nested.get("exception_message") or "unknown error")
+    return None
+
+
 class SuiteRunner:
     """A file-backed GX context under `root` (suites, results and Data Docs live there)."""
 
@@ -103,6 +119,30 @@ class SuiteRunner:
         if asset_name in {asset.name for asset in datasource.assets}:
             datasource.delete_asset(asset_name)
         asset = datasource.add_query_asset(name=asset_name, query=query)
+        batch_definition = asset.add_batch_definition_whole_table(name="whole")
+        return self._run(batch_definition, suite_name, expectations, key_column, run_name, {})
+
+    def validate_table(
+        self,
+        *,
+        connection_string: str,
+        table: str,
+        suite_name: str,
+        expectations: Sequence[gxe.Expectation],
+        key_column: str,
+        run_name: str,
+    ) -> Outcome:
+        """Validate a table or view. Preferred over a query: GX then learns the columns with LIMIT 1,
+        where for a query it runs the whole query client-side first (gigabytes for a large batch)."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            datasource = self.context.data_sources.add_or_update_sql(
+                name="warehouse", connection_string=connection_string
+            )
+        asset_name = f"{suite_name}_table"
+        if asset_name in {asset.name for asset in datasource.assets}:
+            datasource.delete_asset(asset_name)
+        asset = datasource.add_table_asset(name=asset_name, table_name=table)
         batch_definition = asset.add_batch_definition_whole_table(name="whole")
         return self._run(batch_definition, suite_name, expectations, key_column, run_name, {})
 
@@ -165,12 +205,11 @@ class SuiteRunner:
             config = item.expectation_config
             rule = config.description or config.type
             outcome.failed_rules.append(rule)
-            if item.exception_info and item.exception_info.get("raised_exception"):
-                outcome.failures.append(
-                    FailedRecord(
-                        "(whole batch)", rule, f"check could not run: {item.exception_info['exception_message']}"
-                    )
-                )
+            problem = _raised(item.exception_info)
+            if problem is not None:
+                # A check that could not run proves nothing about any record: hold the batch back.
+                outcome.incomplete_rules.append(rule)
+                outcome.failures.append(FailedRecord("(whole batch)", rule, f"check could not run: {problem}"))
                 continue
             compared = [
                 c
@@ -178,7 +217,8 @@ class SuiteRunner:
                 if c
             ]
             listed = item.result.get("unexpected_index_list") or []
-            if int(item.result.get("unexpected_count") or 0) > len(listed):
+            if not listed or int(item.result.get("unexpected_count") or 0) > len(listed):
+                # A failed rule that names no (or not every) failing record cannot be quarantined record by record.
                 outcome.incomplete_rules.append(rule)
             for index in listed:
                 key = str(index.get(key_column)) if isinstance(index, dict) else str(index)

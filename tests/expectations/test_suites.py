@@ -129,3 +129,24 @@ def test_merge_keeps_the_stored_version_when_an_update_is_quarantined(tmp_path: 
     with engine.connect() as connection:
         assert connection.execute(sa.select(warehouse.dossiers.c.status)).scalar_one() == "PROCESSING"
     assert warehouse.batch_summary(engine, "b2")["quarantined"] == 1
+
+
+def test_a_check_that_cannot_run_holds_the_whole_batch_back(tmp_path: Path) -> None:
+    """GX reports a metric error nested per metric; it must not pass for 'no failing record'."""
+    import great_expectations.expectations as gxe
+
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    _staged(url, [good("ok-1"), good("ok-2")])
+    outcome = SuiteRunner(tmp_path / "gx").validate_query(
+        connection_string=url,
+        query="SELECT * FROM staged_dossiers WHERE batch_id = 'b1'",
+        suite_name="broken",
+        expectations=[
+            gxe.ExpectColumnValuesToNotBeNull(column="no_such_column", description="a check that cannot run")
+        ],
+        key_column="code",
+        run_name="test",
+    )
+    assert not outcome.success
+    assert outcome.incomplete_rules == ["a check that cannot run"]
+    assert [f.key for f in outcome.failures] == ["(whole batch)"]
