@@ -39,6 +39,8 @@ from transforms.canonical import (
     canonical_record,
     deduplicate_latest,
 )
+from transforms.online_services import COUNT_COLUMNS as ONLINE_COUNTS
+from transforms.online_services import assemble_online_services, online_services_query
 from transforms.tthc import Completeness, assemble_tthc_report, completeness, tthc_rows_query
 
 log = logging.getLogger(__name__)
@@ -218,8 +220,8 @@ def validate_batch(config: Config, batch_id: str) -> dict[str, Any]:
 def aggregate(config: Config, report_type: ReportType | str, period_id: str) -> dict[str, Any]:
     """Group the period's dossiers in the warehouse and store the report rows (replacing earlier ones)."""
     report_type = ReportType(report_type)
-    if yearly.is_yearly(report_type):
-        report, _, period = load_report(config, report_type, period_id)  # assembling checks every score
+    if _definition(report_type) is not None:
+        report, _, period = load_report(config, report_type, period_id)  # assembling checks every input
         agency_rows = len(report[0]) if isinstance(report, tuple) else len(report)
         log.info("%s %s: %d agency row(s) assembled", report_type, period, agency_rows)
         return {"report_type": report_type.value, "period_id": period.id, "rows": agency_rows}
@@ -254,10 +256,28 @@ def aggregate(config: Config, report_type: ReportType | str, period_id: str) -> 
     return {"report_type": report_type.value, "period_id": period.id, "rows": len(rows)}
 
 
+def _definition(report_type: ReportType | str) -> yearly.YearlyReport | None:
+    """How a report other than TTHC_RESULTS is assembled, checked and rendered (None for TTHC_RESULTS)."""
+    report_type = ReportType(report_type)
+    if report_type is ReportType.ONLINE_SERVICES:
+        return yearly.online_services_definition()
+    return yearly.YEARLY_REPORTS.get(report_type)
+
+
 def load_report(config: Config, report_type: ReportType | str, period_id: str) -> tuple[Any, Completeness, Period]:
     """The stored report rows, assembled into sections and totals (pure, cheap)."""
     period = period_of(config, report_type, period_id)
     engine = engine_for(config)
+    if ReportType(report_type) is ReportType.ONLINE_SERVICES:
+        with engine.connect() as connection:
+            grouped = pd.DataFrame(connection.execute(online_services_query(period)).mappings().all())
+        if grouped.empty:
+            grouped = pd.DataFrame(columns=["agency", *ONLINE_COUNTS])
+        report = assemble_online_services(grouped, period)
+        registry = load_registry(config.agencies_file)
+        agencies = report[report["kind"] == "AGENCY"]
+        served = pd.DataFrame({"agency": list(agencies.loc[agencies["dossiers_total"] > 0, "agency"])})
+        return report, completeness(served, registry, period), period
     if yearly.is_yearly(report_type):
         definition = yearly.YEARLY_REPORTS[ReportType(report_type)]
         scores = yearly.load_scores(engine, definition.report_type, period)
@@ -280,8 +300,8 @@ def load_report(config: Config, report_type: ReportType | str, period_id: str) -
 def validate_report(config: Config, report_type: ReportType | str, period_id: str) -> dict[str, Any]:
     """Run the report suite; a failed rule blocks publication with the rule, row and both values."""
     report, found, period = load_report(config, report_type, period_id)
-    if yearly.is_yearly(report_type):
-        definition = yearly.YEARLY_REPORTS[ReportType(report_type)]
+    definition = _definition(report_type)
+    if definition is not None:
         frame, rules, suite_name, label = (
             definition.check_frame(report),
             definition.suite(),
@@ -351,8 +371,8 @@ def _render_payload(config: Config, report_type: ReportType, period_id: str, sub
         producer_version=producer_version(),
         completeness=found,
     )
-    if yearly.is_yearly(report_type):
-        definition = yearly.YEARLY_REPORTS[report_type]
+    definition = _definition(report_type)
+    if definition is not None:
         if settings.format is SubmissionFormat.XML:
             return renderer.render_xml(
                 envelope, definition.body_element, lambda body: definition.xml_body(body, report)
@@ -461,6 +481,11 @@ def run_report(config: Config, report_type: ReportType | str, period_id: str, dr
 
 def report_total(config: Config, report_type: ReportType | str, period_id: str) -> dict[str, Any]:
     report, found, _ = load_report(config, report_type, period_id)
+    if ReportType(report_type) is ReportType.ONLINE_SERVICES:
+        row = report[report["kind"] == "TOTAL"].iloc[0]
+        values: dict[str, Any] = {name: int(row[name]) for name in ONLINE_COUNTS}
+        values["completeness"] = {"expected": found.expected, "reported": found.reported, "missing": len(found.missing)}
+        return values
     if yearly.is_yearly(report_type):
         agencies = report[0] if isinstance(report, tuple) else report
         counts: dict[str, Any] = {
@@ -469,7 +494,7 @@ def report_total(config: Config, report_type: ReportType | str, period_id: str) 
         counts["completeness"] = {"expected": found.expected, "reported": found.reported, "missing": len(found.missing)}
         return counts
     total = report[report["kind"] == "TOTAL"].iloc[0]
-    values: dict[str, Any] = {name: int(total[name]) for name in warehouse.COUNT_COLUMNS}
+    values = {name: int(total[name]) for name in warehouse.COUNT_COLUMNS}
     values["on_time_rate"] = None if total["on_time_rate"] is None else str(total["on_time_rate"])
     values["completeness"] = {"expected": found.expected, "reported": found.reported, "missing": len(found.missing)}
     return values

@@ -92,6 +92,26 @@ YEARLY_REPORTS: dict[ReportType, YearlyReport] = {
 }
 
 
+def online_services_definition() -> YearlyReport:
+    """ONLINE_SERVICES shares the shape: computed in the warehouse, then checked and rendered the same way."""
+    from expectations import online_services as online_rules
+    from transforms import online_services
+
+    return YearlyReport(
+        report_type=ReportType.ONLINE_SERVICES,
+        input_columns=(),
+        assemble=online_services.assemble_online_services,
+        check_frame=online_rules.report_check_frame,
+        suite=online_rules.report_suite,
+        suite_name=online_rules.SUITE_NAME,
+        row_label=online_rules.ROW_LABEL,
+        body_element="OnlineServices",
+        body_key="online_services",
+        xml_body=online_services.online_xml_body,
+        json_body=online_services.online_json_body,
+    )
+
+
 def is_yearly(report_type: ReportType | str) -> bool:
     return ReportType(report_type) in YEARLY_REPORTS
 

@@ -213,3 +213,38 @@ def test_the_procedure_catalogue_is_stored_whole_with_each_pull(
                 )
             ).all()
     assert sorted((p.code, p.agency_code, p.online_type.value) for p in dataset.procedures) == sorted(stored)
+
+
+ONLINE_SERVICES_REPORT = """
+[reports.ONLINE_SERVICES]
+receiver_code = "000.00.00.G01"
+receiver_name = "Văn phòng Chính phủ"
+regime = "D09"
+period_type = "MONTH"
+sources = ["onestop"]
+"""
+
+
+def test_online_services_from_the_simulator_to_an_accepted_submission(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dataset = generate(seed=17, volume=2000, start=date(2026, 9, 15), end=date(2026, 11, 14))
+    cut = datetime(2026, 11, 15, 2, 0, tzinfo=LOCAL_TIMEZONE)  # the source as it stood at the cut-off
+    settings = OneStopSettings(client_id="baocao", client_secret=SECRET, as_of=cut)
+    with running(tmp_path, monkeypatch, dataset, settings) as config:
+        config.path.write_text(config.path.read_text(encoding="utf-8") + ONLINE_SERVICES_REPORT, encoding="utf-8")
+        config = load_config(config.path)
+        result = pipeline.run_report(config, "ONLINE_SERVICES", "2026-11")
+        total = pipeline.report_total(config, "ONLINE_SERVICES", "2026-11")
+        assert result["receipt"]["status"] == "accepted" and result["receipt"]["report_type"] == "ONLINE_SERVICES"
+        period_start, period_end = datetime(2026, 10, 15), datetime(2026, 11, 15)
+        counted = [
+            d
+            for d in dataset.current_dossiers(cut)
+            if not d.deleted
+            and d.status.value != "CANCELLED"
+            and period_start <= d.received_at.replace(tzinfo=None) < period_end
+        ]
+        assert total["dossiers_total"] == len(counted)
+        assert total["dossiers_online"] == sum(1 for d in counted if d.channel.value == "ONLINE")
+        assert total["authority_count"] == len(dataset.procedures)
