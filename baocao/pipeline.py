@@ -74,6 +74,14 @@ def period_of(config: Config, report_type: ReportType | str, period_id: str) -> 
 # ---------------------------------------------------------------- extract
 
 
+FILE_KINDS = ("catalogue_xml", "ict_workbook", "egov_workbook")
+
+
+def extract_file(config: Config, source: SourceConfig, period_id: str | None, now: datetime) -> str:
+    """Read a file source (a catalogue export, a yearly score workbook) into the warehouse."""
+    raise ConfigurationError(f"source {source.name}: kind {source.kind!r} is not wired into extract yet")
+
+
 def _mapping(source: SourceConfig) -> tuple[Mapping[str, str], Mapping[str, Mapping[str, str]]]:
     """The source's field mapping; a legacy `hoso` database defaults to the mapping of its published schema."""
     if source.kind == "sql_legacy":
@@ -114,10 +122,15 @@ def _pull(
     raise ConfigurationError(f"source {source.name}: kind {source.kind!r} cannot be pulled by extract yet")
 
 
-def extract(config: Config, source_name: str, now: datetime | None = None) -> str:
-    """Pull what changed since the last merged batch (minus an overlap window) into staging."""
+def extract(config: Config, source_name: str, now: datetime | None = None, period_id: str | None = None) -> str:
+    """Pull what changed since the last merged batch (minus an overlap window) into staging.
+
+    `period_id` matters only to sources delivered per period (the yearly workbooks).
+    """
     source = config.source(source_name)
     engine = engine_for(config)
+    if source.kind in FILE_KINDS:
+        return extract_file(config, source, period_id, now or local_now())
     window_to = now or local_now()
     last = warehouse.watermark(engine, source.name)
     # Records committed late under an earlier updated_at would be missed by a cursor that only moves
@@ -167,6 +180,9 @@ def validate_batch(config: Config, batch_id: str) -> dict[str, Any]:
         raise FatalError(f"invalid batch id {batch_id!r}")
     engine = engine_for(config)
     batch = warehouse.batch_summary(engine, batch_id)
+    if batch["kind"] in FILE_KINDS:
+        # Catalogues and score sheets carry no dossiers: their rules run when the report is checked.
+        return {"batch_id": batch_id, "merged": 0, "quarantined": batch["quarantined"], "failed_rules": []}
     registry = load_registry(config.agencies_file)
     # A view per batch lets GX treat the batch as a table (see SuiteRunner.validate_table).
     view = "staged_batch_" + "".join(ch if ch.isalnum() else "_" for ch in batch_id.lower())

@@ -1,0 +1,110 @@
+"""One report's DAG: choose the period, pull every source, check, render, publish.
+
+Imported only by the files in dags/ (the core never imports Airflow). Each task's body is a call to
+a pipeline step through `baocao.tasks.run_step`; tasks pass references (batch ids, period ids,
+ledger ids), never data.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pendulum
+from airflow.sdk import DAG, Param, dag, get_current_context, task
+from airflow.timetables.trigger import CronTriggerTimetable
+
+TIMEZONE = "Asia/Ho_Chi_Minh"
+
+
+def report_dag(report: str, cron: str, description: str, retry_delay: timedelta = timedelta(minutes=2)) -> DAG:
+    """The DAG of `report`, triggered by `cron` in local time (the report's period cut-off)."""
+
+    @dag(
+        dag_id=report.lower(),
+        description=description,
+        schedule=CronTriggerTimetable(cron, timezone=TIMEZONE),
+        start_date=pendulum.datetime(2025, 1, 1, tz=TIMEZONE),
+        catchup=False,
+        max_active_runs=1,
+        tags=["baocao", report],
+        params={
+            "period": Param("", type="string", description="Period id to run (rerun, backfill); empty = last complete"),
+            "config": Param("", type="string", description="Configuration file; empty = $BAOCAO_CONFIG"),
+        },
+        default_args={
+            "retries": 3,
+            "retry_delay": retry_delay,
+            "retry_exponential_backoff": True,
+            "max_retry_delay": timedelta(minutes=30),
+        },
+        doc_md=description,
+    )
+    def build() -> None:
+        @task
+        def choose_period() -> str:
+            from baocao.tasks import config_from, period_for_run
+
+            context = get_current_context()
+            return period_for_run(
+                config_from(context["params"]), report, context["params"], context.get("logical_date")
+            )
+
+        @task
+        def list_sources() -> list[str]:
+            from baocao.tasks import config_from, run_step
+
+            config = config_from(get_current_context()["params"])
+            return list(run_step(config.report, report).sources)
+
+        @task
+        def extract(source: str, period: str) -> str:
+            from baocao import pipeline
+            from baocao.tasks import config_from, run_step
+
+            return run_step(pipeline.extract, config_from(get_current_context()["params"]), source, None, period)
+
+        @task
+        def validate(batch_id: str) -> dict[str, Any]:
+            from baocao import pipeline
+            from baocao.tasks import config_from, run_step
+
+            return run_step(pipeline.validate_batch, config_from(get_current_context()["params"]), batch_id)
+
+        @task
+        def aggregate(period: str, batches: list[dict[str, Any]]) -> str:
+            from baocao import pipeline
+            from baocao.tasks import config_from, run_step
+
+            run_step(pipeline.aggregate, config_from(get_current_context()["params"]), report, period)
+            return period
+
+        @task
+        def validate_report(period: str) -> str:
+            from baocao import pipeline
+            from baocao.tasks import config_from, run_step
+
+            run_step(pipeline.validate_report, config_from(get_current_context()["params"]), report, period)
+            return period
+
+        @task
+        def render(period: str) -> int:
+            from baocao import pipeline
+            from baocao.tasks import config_from, run_step
+
+            rendered = run_step(pipeline.render, config_from(get_current_context()["params"]), report, period)
+            assert rendered.submission is not None
+            return rendered.submission.id
+
+        @task
+        def publish(submission: int) -> dict[str, Any]:
+            from baocao import pipeline
+            from baocao.tasks import config_from, run_step
+
+            return run_step(pipeline.publish, config_from(get_current_context()["params"]), submission)
+
+        period = choose_period()
+        validated = validate.expand(batch_id=extract.partial(period=period).expand(source=list_sources()))
+        publish(render(validate_report(aggregate(period, validated))))  # type: ignore[arg-type]
+
+    return build()
