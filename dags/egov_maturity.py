@@ -1,4 +1,4 @@
-"""Airflow DAG — EGOV_MATURITY: the yearly e-government maturity levels by block, for the Ministry of Science and Technology.
+"""Airflow DAG — EGOV_MATURITY: yearly e-government maturity levels by block, for the Ministry of Science.
 
 Runs on 15 January at 03:00 Asia/Ho_Chi_Minh for the calendar year just ended, from the year's
 maturity workbook.
