@@ -11,19 +11,26 @@ How `decode_text` decides, in order:
    then be valid UTF-8.
 2. Bytes that are valid UTF-8 are UTF-8 (multi-byte sequences are almost never valid by chance),
    unless they are pure ASCII plus the control bytes TCVN3 uses for capital letters, which go to
-   step 3. The text is then checked for mojibake (step 4), and for text that is readable only when
-   re-read in another encoding (e.g. VNI or TCVN3 bytes once decoded as Latin-1 and saved as UTF-8):
-   such a file is refused, since its bytes no longer say which letters were meant.
+   step 3. The text is then checked for mojibake (step 4), and refused if re-reading it as 8-bit
+   bytes (Windows-1252/Latin-1 back to bytes, then UTF-8, Windows-1258, TCVN3 or VNI) scores
+   clearly better (`REREAD_MARGIN`) than the text itself: 8-bit text once decoded in the wrong code
+   page and saved as UTF-8, whose bytes no longer reliably say which letters were meant.
 3. Otherwise each 8-bit candidate (Windows-1258, TCVN3, and VNI for recognition only) decodes the
-   bytes and is scored by the share of its words that are well-formed Vietnamese syllables (onset,
-   vowel nucleus, final consonant, at most one tone mark placed on the vowel that carries it,
-   stop finals only with the sắc or nặng tone) among words with non-ASCII letters; stray symbols,
-   control characters and unattached combining marks count as failures. The best candidate is
-   taken only if it scores at least `ACCEPT_SHARE` and beats the runner-up by `MARGIN`, and only if
-   the whole text (not just the sample scored first) still scores at least `ACCEPT_SHARE`. VNI
-   winning means "looks like VNI": refused, no converter is shipped.
+   bytes and is scored by the share of its words that are well-formed Vietnamese syllables (onset
+   spelled as Vietnamese spells it, vowel nucleus, a final that fits the nucleus, at most one tone
+   mark placed on the vowel that carries it, stop finals only with the sắc or nặng tone, no capital
+   after a small letter) among words with non-ASCII letters; stray symbols, control characters,
+   unattached combining marks and punctuation glued inside words count as failures. The best
+   candidate is taken only if it scores at least `ACCEPT_SHARE` and beats the runner-up by `MARGIN`
+   (or, within the margin, scores higher and has clearly more small letters, since a wrong code page
+   turns small letters into capitals), and only if the whole text (not just the sample scored
+   first) still scores at least `ACCEPT_SHARE`. Otherwise the text is refused as ambiguous (a few
+   words of text may not tell the code pages apart) or as unknown. VNI winning means "looks like
+   VNI": refused, no converter is shipped. Bytes that hold UTF-8 sequences of Vietnamese letters
+   but are not valid UTF-8 are refused as mixed.
 4. Whatever is returned is checked for typical mojibake sequences (UTF-8 read as Windows-1252,
-   `á»`, `Ã¡`, `Æ°`; TCVN3 read as Latin-1, `ph¸p`; C1 controls; U+FFFD). Any of them: refused.
+   `á»`, `Ã¡`, `Æ°`; TCVN3 read as Latin-1, `ph¸p`; Windows-1258 read as Latin-1, `ð`; C1
+   controls; U+FFFD). Any of them: refused. Messages name the tell-tale characters, never the text.
 
 TCVN3 here is TCVN 5712:1993 in full (VN1), whose lower half of the 0xA0-0xFF area is the ABC (VN3)
 font encoding; the capitals with tone marks sit in 0x80-0x9F and a few C0 positions. ABC fonts
@@ -389,10 +396,9 @@ def _tone_positions(nucleus: str, has_coda: bool) -> set[int]:
 @lru_cache(maxsize=65536)
 def is_vietnamese_syllable(word: str) -> bool:
     """Whether `word` (letters only) is a well-formed Vietnamese syllable, tone mark included."""
-    usual_case = word.islower() or word.isupper() or (word[0].isupper() and word[1:].islower())
-    # Capitals in mid-word ("hỔ") are what a wrong code page produces. Allowed besides the usual
-    # cases: ASCII capitals with small toned letters ("HUYệN"), how ABC capitals fonts wrote capitals.
-    if not usual_case and not all(char.isupper() for char in word if char.isascii()):
+    # Capitals in mid-word ("hỔ", "ếN") are what a wrong code page produces. (ABC capitals-font words,
+    # "HUYệN", are put in capitals by the TCVN3 decoder before they are judged.)
+    if not (word.islower() or word.isupper() or (word[0].isupper() and word[1:].islower())):
         return False
     bare_chars: list[str] = []
     tone: str | None = None
@@ -482,6 +488,8 @@ _DOUBLE_ENCODED = re.compile(f"[\u00c2-\u00ef][\u0080-\u00bf{_CP1252_HIGH}]{{1,2
 _SOFT_FOLLOWERS = frozenset("\u00a0‘’“”…–—•")
 _LATIN1_SYMBOL_IN_WORD = re.compile(r"(?<=[^\W\d_])[¡-¯±´-¿]|[¡-¯±´-¿](?=[^\W\d_])")
 _ABC_GUILLEMET = re.compile(r"(?<=[^\W\d_])[«»](?=[^\W\d_])")
+# Icelandic letters in Vietnamese text: Windows-1258's đ, Đ and combining tilde seen through Latin-1.
+_WINDOWS_1258_AS_LATIN1 = re.compile(r"(?<=[^\W\d_])[ðÐÞþ]|[ðÐÞþ](?=[^\W\d_])")
 _C1_OR_REPLACEMENT = re.compile("[\u0080-\u009f\ufffd]")
 
 
@@ -506,12 +514,16 @@ def mojibake_reason(text: str) -> str | None:
         if not repaired or repaired[0].isascii():
             continue
         lead, follower = match[0][0], match[0][1]
-        if lead in VIETNAMESE_LETTERS and follower in _SOFT_FOLLOWERS:
+        after_small_letter = match.start() > 0 and text[match.start() - 1].islower()
+        if lead in VIETNAMESE_LETTERS and follower in _SOFT_FOLLOWERS and not after_small_letter:
             continue  # "XÃ”": a capital word before a closing quote, not necessarily mojibake
         return f"contains {match[0]!r}, UTF-8 text once decoded as Windows-1252 (it stood for {repaired[0]!r})"
     found = _LATIN1_SYMBOL_IN_WORD.search(text) or _ABC_GUILLEMET.search(text)
     if found:
         return f"contains {found[0]!r} inside a word, 8-bit text (TCVN3?) once decoded as Latin-1"
+    found = _WINDOWS_1258_AS_LATIN1.search(text)
+    if found:
+        return f"contains {found[0]!r} in a word, Windows-1258 text (đ, Đ, tilde) once decoded as Latin-1"
     return None
 
 
@@ -521,6 +533,9 @@ def mojibake_reason(text: str) -> str | None:
 ACCEPT_SHARE = 0.75
 # ... and the runner-up scores at least this much lower.
 MARGIN = 0.25
+# Valid UTF-8 is refused when re-reading it as 8-bit bytes gives at least this much more Vietnamese. Legitimate
+# UTF-8 text rarely re-encodes to 8 bits at all (ạ, ơ, đ are in no Latin-1 code page), so this can be small.
+REREAD_MARGIN = 0.1
 # Candidates are compared on the first part of the file; the winner is then checked on all of it.
 SAMPLE_BYTES = 1 << 20
 
@@ -582,7 +597,7 @@ def _checked(text: str, encoding: str) -> DecodedText:
 def _checked_utf8(text: str, encoding: str) -> DecodedText:
     decoded = _checked(text, encoding)
     share = score_vietnamese(decoded.text).share
-    if share is not None and share < 0.5:
+    if share is not None and share < 1.0:
         # Readable only in another encoding: 8-bit text once decoded as Windows-1252/Latin-1 and saved as UTF-8.
         try:
             raw = decoded.text.encode("cp1252")
@@ -591,12 +606,12 @@ def _checked_utf8(text: str, encoding: str) -> DecodedText:
                 raw = decoded.text.encode("latin-1")
             except UnicodeEncodeError:
                 return decoded
-        for name, decoder in (("vni", _decode_vni), ("tcvn3", _decode_tcvn3), ("utf-8", _strict_utf8)):
+        for name, decoder in _REREADINGS:
             try:
                 other = score_vietnamese(decoder(raw)).share
             except UnicodeDecodeError:
                 continue
-            if other is not None and other >= ACCEPT_SHARE:
+            if other is not None and other >= ACCEPT_SHARE and other - share >= REREAD_MARGIN:
                 raise UndecodableTextError(
                     f"is valid UTF-8 but reads as Vietnamese only as {_NAMES[name]} bytes once decoded as "
                     f"Latin-1 ({share:.0%} of its words are Vietnamese syllables, {other:.0%} re-read as "
@@ -624,6 +639,7 @@ def _small_letter_share(text: str) -> float | None:
 
 
 _CANDIDATES = (("cp1258", _decode_cp1258), ("tcvn3", _decode_tcvn3_restored), ("vni", _decode_vni))
+_REREADINGS = (("utf-8", _strict_utf8), *_CANDIDATES)
 
 
 def _decode_8bit(data: bytes) -> DecodedText:
@@ -662,21 +678,17 @@ def _decode_8bit(data: bytes) -> DecodedText:
         second = scored[1][2]
         texts = {name: decoder(sample) for name, decoder in _CANDIDATES if name in (best, second)}
         if texts[best] != texts[second]:
-            # Both read as Vietnamese: most letters are small letters, and a wrong code page turns small
-            # letters into capitals ("à" in Windows-1258 is "Ổ" in TCVN3). Only a clear difference decides.
-            # Taken: the better reading when it also has clearly more small letters, or the reading with
-            # far more small letters when the scores tie.
-            # Never when VNI is one of the two: it is refused, not out-guessed.
+            # Both read as Vietnamese. The better reading is taken only when it also has clearly more small
+            # letters (a wrong code page turns small letters into capitals: "à" in Windows-1258 is "Ổ" in
+            # TCVN3); never when VNI is one of the two.
             shares = (_small_letter_share(texts[best]), _small_letter_share(texts[second]))
             lead = shares[0] - shares[1] if shares[0] is not None and shares[1] is not None else 0.0
-            decided = (best_share > runner_up and lead >= 0.2) or abs(lead) >= 0.5
-            if not decided or "vni" in texts:
+            if best_share <= runner_up or lead < 0.2 or "vni" in texts:
                 raise UndecodableTextError(
                     f"is ambiguous: it reads as {_NAMES[best]} ({best_share:.0%}) and as {_NAMES[second]} "
                     f"({runner_up:.0%}); too little Vietnamese text to tell",
                     best,
                 )
-            best = best if lead > 0 else second
     decoder = dict(_CANDIDATES)[best]
     text = decoder(data)
     if sample is not data:

@@ -1,0 +1,608 @@
+"""Source kinds `ict_workbook`, `egov_workbook`, `commune_csv` and `petition_csv` (department-systems.md §4).
+
+Yearly self-assessment workbooks and small units' CSV exports.
+
+Workbooks are read with python-calamine; headers are found below any title block and matched
+tolerantly (case, spacing, punctuation, decomposed Unicode). CSV files are decoded by
+`transforms.vietnamese.decode_text` (UTF-8 with or without BOM, Windows-1258, TCVN3); a file that
+cannot be decoded with confidence is rejected whole with the reason, never read as mojibake.
+Every reader returns clean values plus rejected rows with reasons, and lists rows that are not
+data (headings, totals, footers) as skipped: no row disappears silently. Identifiers stay text
+with their leading zeros. Applicants' personal data in the commune export is never copied.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import re
+import unicodedata
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from python_calamine import CalamineError, CalamineWorkbook
+
+from baocao.errors import FatalError, RuleFailure
+from connectors.catalogue_xml import ReadResult
+from transforms.canonical import PERSONAL_FIELDS, nfc
+from transforms.vietnamese import UndecodableTextError, decode_text, parse_date, parse_datetime, parse_number
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "Block",
+    "ReadResult",
+    "SpreadsheetError",
+    "read_commune_csv",
+    "read_egov_workbook",
+    "read_ict_workbook",
+    "read_petition_csv",
+]
+
+
+class SpreadsheetError(FatalError):
+    """A workbook or CSV file that cannot be read at all (too big, not a workbook, no header)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FileLimits:
+    max_bytes: int = 50 * 1024 * 1024
+    # An xlsx file is a zip archive: its unpacked size is bounded too (a small file may unpack hugely).
+    max_unpacked_bytes: int = 500 * 1024 * 1024
+    header_search_rows: int = 30
+
+
+class Block(StrEnum):
+    DEPARTMENT = "DEPARTMENT"
+    DISTRICT = "DISTRICT"
+    COMMUNE = "COMMUNE"
+
+
+SHEET_BLOCKS = {"Sở ban ngành": Block.DEPARTMENT, "UBND cấp huyện": Block.DISTRICT, "UBND cấp xã": Block.COMMUNE}
+
+ICT_COLUMNS = {
+    "STT": "order",
+    "Mã đơn vị": "agency_code",
+    "Tên đơn vị": "agency_name",
+    "Hạ tầng kỹ thuật": "infrastructure",
+    "Nguồn nhân lực": "human_resources",
+    "Ứng dụng CNTT": "applications",
+    "Chính sách, đầu tư": "policy",
+    "Ghi chú": "note",
+}
+ICT_SCORES = ("infrastructure", "human_resources", "applications", "policy")
+EGOV_COLUMNS = {
+    "Mã đơn vị": "agency_code",
+    "Tên đơn vị": "agency_name",
+    "Điểm điều kiện sẵn sàng": "readiness_score",
+    "Mức độ": "level",
+}
+LEVELS = ("I", "II", "III", "IV")
+UNRANKED = "UNRANKED"
+_UNRANKED_WORDS = frozenset({"chưa xếp hạng", "không xếp hạng", "chưa xếp loại", "không xếp loại"})
+
+
+def header_key(value: object) -> str:
+    """A header or sheet name compared tolerantly: NFC, case-folded, a trailing "(...)" dropped,
+    punctuation and runs of spaces or line breaks made one space."""
+    text = unicodedata.normalize("NFC", str(value or "")).casefold()
+    text = re.sub(r"\([^)]*\)\s*$", "", text)
+    return re.sub(r"[\W_]+", " ", text).strip()
+
+
+# ---------------------------------------------------------------- workbooks
+
+
+def _open_workbook(path: Path, limits: FileLimits) -> CalamineWorkbook:
+    if not path.is_file():
+        raise SpreadsheetError(f"workbook {path.name}: not found")
+    size = path.stat().st_size
+    if size > limits.max_bytes:
+        raise SpreadsheetError(f"workbook {path.name}: {size} bytes, more than the limit of {limits.max_bytes}")
+    if zipfile.is_zipfile(path):
+        try:
+            with zipfile.ZipFile(path) as archive:
+                unpacked = sum(member.file_size for member in archive.infolist())
+        except (zipfile.BadZipFile, OSError) as problem:
+            raise SpreadsheetError(f"workbook {path.name}: damaged archive ({problem})") from None
+        if unpacked > limits.max_unpacked_bytes:
+            raise SpreadsheetError(
+                f"workbook {path.name}: unpacks to {unpacked} bytes, more than the limit of {limits.max_unpacked_bytes}"
+            )
+    try:
+        return CalamineWorkbook.from_path(str(path))
+    except (CalamineError, OSError, ValueError) as problem:
+        raise SpreadsheetError(f"workbook {path.name}: not a readable workbook ({type(problem).__name__})") from None
+
+
+def _block_sheets(workbook: CalamineWorkbook, source: str) -> list[tuple[str, Block]]:
+    wanted = {header_key(name): block for name, block in SHEET_BLOCKS.items()}
+    found = [(name, wanted[header_key(name)]) for name in workbook.sheet_names if header_key(name) in wanted]
+    if not found:
+        expected = ", ".join(repr(name) for name in SHEET_BLOCKS)
+        raise SpreadsheetError(f"workbook {source}: none of the sheets {expected}")
+    return found
+
+
+def _find_header(
+    rows: list[list[Any]], columns: dict[str, str], anchors: Sequence[str], where: str, limits: FileLimits
+) -> tuple[int, dict[str, int]]:
+    """Index of the header's last row and the column positions. The header is the first row (among
+    the first `header_search_rows`) holding the anchor titles; when a group title ("Điểm thành phần")
+    sits above some column titles, those are taken from the row below, which then ends the header."""
+    keys = {header_key(title): name for title, name in columns.items()}
+    anchor_keys = {header_key(anchor) for anchor in anchors}
+    for index, row in enumerate(rows[: limits.header_search_rows]):
+        cells = [header_key(cell) for cell in row]
+        if not anchor_keys <= set(cells):
+            continue
+        positions: dict[str, int] = {}
+        for position, cell in enumerate(cells):
+            if cell in keys:
+                positions.setdefault(keys[cell], position)
+        below = [header_key(cell) for cell in rows[index + 1]] if index + 1 < len(rows) else []
+        extra = {keys[cell]: position for position, cell in enumerate(below) if cell in keys}
+        if len(extra) >= 2 and not set(extra) & set(positions):
+            positions.update(extra)
+            return index + 1, positions
+        return index, positions
+    raise SpreadsheetError(
+        f"{where}: no header row with {', '.join(repr(anchor) for anchor in anchors)} "
+        f"in the first {limits.header_search_rows} rows"
+    )
+
+
+def _cell(row: list[Any], position: int | None) -> Any:
+    if position is None or position >= len(row):
+        return None
+    value = row[position]
+    return None if value == "" else value
+
+
+def _text_cell(value: Any) -> str | None:
+    return nfc(value) if isinstance(value, str) else None
+
+
+def _code(value: Any, label: str, problems: list[str]) -> str | None:
+    """Codes stay text: a number in a code cell has lost its leading zeros and dots, so it is refused."""
+    if value is None:
+        problems.append(f"missing {label}")
+        return None
+    if not isinstance(value, str):
+        problems.append(f"{label} is stored as a number ({value!r}); it must be text to keep its leading zeros")
+        return None
+    text = nfc(value)
+    if text is None:
+        problems.append(f"missing {label}")
+    return text
+
+
+def _score(value: Any, label: str, problems: list[str]) -> Decimal | None:
+    if value is None:
+        problems.append(f"missing {label}")
+        return None
+    if isinstance(value, str) and "." in value:
+        # In Vietnamese format `302.531` is three hundred thousand, but no score reaches the thousands:
+        # the cell was typed with a decimal point, so reading it either way could publish a wrong score.
+        problems.append(f"{label}: {value.strip()!r} is ambiguous ('.' groups thousands); write 302,531 or a number")
+        return None
+    if isinstance(value, int | float | str):
+        try:
+            number = parse_number(value)
+        except ValueError as problem:
+            problems.append(f"{label}: {problem}")
+            return None
+        if number < 0:
+            problems.append(f"{label} is negative ({number})")
+            return None
+        return number
+    problems.append(f"{label}: not a number ({type(value).__name__})")
+    return None
+
+
+def _is_value(value: Any) -> bool:
+    """Whether a score or level cell holds something a row of data would (a number or a level)."""
+    if value is None or isinstance(value, bool):
+        return False
+    for read in (parse_number, parse_level):
+        try:
+            read(value)
+        except ValueError:
+            continue
+        return True
+    return False
+
+
+RowReader = Callable[[list[Any], dict[str, int], list[str]], dict[str, Any]]
+
+
+def _read_sheets(
+    path: Path | str,
+    kind: str,
+    columns: dict[str, str],
+    required: Sequence[str],
+    anchors: Sequence[str],
+    read_row: RowReader,
+    data_columns: Sequence[str],
+    limits: FileLimits | None,
+) -> ReadResult:
+    limits = limits or FileLimits()
+    path = Path(path)
+    source = path.name
+    workbook = _open_workbook(path, limits)
+    records: list[dict[str, Any]] = []
+    rejects: list[RuleFailure] = []
+    skipped: list[RuleFailure] = []
+    titles = {name: title for title, name in columns.items()}
+    # A unit has one score line in the whole workbook: the same code on two sheets is two blocks at once.
+    first_seen: dict[str, tuple[str, int]] = {}
+    for sheet_name, block in _block_sheets(workbook, source):
+        where = f"{kind} {source} [{sheet_name}]"
+        try:
+            rows = workbook.get_sheet_by_name(sheet_name).to_python(skip_empty_area=False)
+        except CalamineError as problem:
+            raise SpreadsheetError(f"{where}: unreadable sheet ({type(problem).__name__})") from None
+        header, positions = _find_header(rows, columns, anchors, where, limits)
+        missing = [titles[name] for name in required if name not in positions]
+        if missing:
+            raise SpreadsheetError(f"{where}: header lacks {', '.join(repr(title) for title in missing)}")
+        for index in range(header + 1, len(rows)):
+            row = rows[index]
+            number = index + 1  # as the spreadsheet numbers its rows
+            if all(cell == "" or cell is None for cell in row):
+                continue
+            if _cell(row, positions["agency_code"]) is None and not any(
+                _is_value(_cell(row, positions.get(name))) for name in data_columns
+            ):
+                # Section headings ("I. Khối sở, ban, ngành"), footers, signatures ("GIÁM ĐỐC").
+                skipped.append(RuleFailure(f"{kind}.not_data", f"{where} row {number}", "no unit code and no values"))
+                continue
+            problems: list[str] = []
+            record = read_row(row, positions, problems)
+            code = record.get("agency_code")
+            if code and code in first_seen:
+                first_sheet, first_row = first_seen[code]
+                at = f"row {first_row}" if first_sheet == sheet_name else f"[{first_sheet}] row {first_row}"
+                problems.append(f"duplicate Mã đơn vị {code} (first at {at})")
+            key = f"{where} row {number}" + (f" ({code})" if code else "")
+            if problems:
+                rejects.append(RuleFailure(f"{kind}.row", key, "; ".join(problems)))
+                continue
+            if code:
+                first_seen[code] = (sheet_name, number)
+            records.append({"block": block.value, **record, "sheet": sheet_name, "row": number})
+    log.info("%s %s: %d row(s), %d rejected, %d skipped", kind, source, len(records), len(rejects), len(skipped))
+    return ReadResult(source, records, rejects, skipped)
+
+
+def _ict_row(row: list[Any], positions: dict[str, int], problems: list[str]) -> dict[str, Any]:
+    record: dict[str, Any] = {"agency_code": _code(_cell(row, positions["agency_code"]), "Mã đơn vị", problems)}
+    name = _text_cell(_cell(row, positions["agency_name"]))
+    if name is None:
+        problems.append("missing Tên đơn vị")
+    record["agency_name"] = name
+    titles = {name: title for title, name in ICT_COLUMNS.items()}
+    for column in ICT_SCORES:
+        record[column] = _score(_cell(row, positions[column]), titles[column], problems)
+    note = _cell(row, positions.get("note"))
+    record["note"] = nfc(note) if note is not None else None
+    return record
+
+
+def read_ict_workbook(path: Path | str, limits: FileLimits | None = None) -> ReadResult:
+    """The yearly ICT self-assessment: one record per unit with block, agency_code, agency_name, the
+    four component scores (Decimal) and note. Sheets of absent blocks (no district sheet after
+    2025-07-01) are simply not there; a sheet without the header is an error."""
+    return _read_sheets(
+        path,
+        "ict",
+        ICT_COLUMNS,
+        ("agency_code", "agency_name", *ICT_SCORES),
+        ("STT", "Mã đơn vị"),
+        _ict_row,
+        ICT_SCORES,
+        limits,
+    )
+
+
+def parse_level(value: Any) -> str:
+    """`I`…`IV` (also `Mức II`, `2`, lower case) or `Chưa xếp hạng`/`Không xếp hạng` → UNRANKED."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and value in (1, 2, 3, 4):
+        return LEVELS[int(value) - 1]
+    key = header_key(value)
+    if key in _UNRANKED_WORDS:
+        return UNRANKED
+    key = key.removeprefix("mức độ ").removeprefix("mức ").strip()
+    if key.upper() in LEVELS:
+        return key.upper()
+    if key in ("1", "2", "3", "4"):
+        return LEVELS[int(key) - 1]
+    raise ValueError(f"unknown level {value!r} (expected I, II, III, IV or 'Chưa xếp hạng')")
+
+
+def _egov_row(row: list[Any], positions: dict[str, int], problems: list[str]) -> dict[str, Any]:
+    record: dict[str, Any] = {"agency_code": _code(_cell(row, positions["agency_code"]), "Mã đơn vị", problems)}
+    name = _text_cell(_cell(row, positions["agency_name"]))
+    if name is None:
+        problems.append("missing Tên đơn vị")
+    record["agency_name"] = name
+    level_cell = _cell(row, positions["level"])
+    level: str | None = None
+    if level_cell is None:
+        problems.append("missing Mức độ")
+    else:
+        try:
+            level = parse_level(level_cell)
+        except ValueError as problem:
+            problems.append(str(problem))
+    # Unranked units have a score too (below the threshold of level I); the central requires one for every unit.
+    record["readiness_score"] = _score(_cell(row, positions["readiness_score"]), "Điểm điều kiện sẵn sàng", problems)
+    record["level"] = level
+    return record
+
+
+def read_egov_workbook(path: Path | str, limits: FileLimits | None = None) -> ReadResult:
+    """The yearly e-government maturity workbook: block, agency_code, agency_name, readiness_score
+    (Decimal, required for every unit, unranked ones included) and level (I, II, III, IV or UNRANKED)."""
+    return _read_sheets(
+        path,
+        "egov",
+        EGOV_COLUMNS,
+        tuple(EGOV_COLUMNS.values()),
+        ("Mã đơn vị", "Mức độ"),
+        _egov_row,
+        ("readiness_score", "level"),
+        limits,
+    )
+
+
+# ---------------------------------------------------------------- CSV files
+
+HOSO_TEXT = ("ma_hoso", "ma_donvi", "ma_thutuc", "ma_linhvuc", "ten_linhvuc")
+HOSO_TIMES = ("ngay_nhan", "ngay_hen_tra", "ngay_tra", "ngay_capnhat")
+HOSO_FLAGS = ("co_phi", "tt_truc_tuyen", "da_so_hoa")
+HOSO_CODES = {"hinhthuc_nop": frozenset({1, 2, 3}), "trang_thai": frozenset({1, 2, 3, 4, 5, 6, 9})}
+HOSO_COLUMNS = (
+    *HOSO_TEXT,
+    "hinhthuc_nop",
+    "ngay_nhan",
+    "ngay_hen_tra",
+    "ngay_tra",
+    "trang_thai",
+    *HOSO_FLAGS,
+    "ngay_capnhat",
+)
+HOSO_REQUIRED = ("ma_hoso", "ma_donvi", "hinhthuc_nop", "ngay_nhan", "trang_thai")
+PETITION_COLUMNS = ("ma_phan_anh", "ma_donvi", "ngay_nhan", "han_tra_loi", "ngay_tra_loi", "hai_long")
+PETITION_REQUIRED = ("ma_phan_anh", "ma_donvi", "ngay_nhan")
+FLAG_WORDS = {"0": False, "1": True}
+
+
+def _csv_bytes(source: Path | str | bytes, name: str | None, kind: str, limits: FileLimits) -> tuple[bytes, str]:
+    if isinstance(source, bytes):
+        label = name or "(bytes)"
+        if len(source) > limits.max_bytes:
+            raise SpreadsheetError(f"{kind} {label}: {len(source)} bytes, more than the limit of {limits.max_bytes}")
+        return source, label
+    path = Path(source)
+    label = name or path.name
+    if not path.is_file():
+        raise SpreadsheetError(f"{kind} {label}: not found")
+    size = path.stat().st_size
+    if size > limits.max_bytes:
+        raise SpreadsheetError(f"{kind} {label}: {size} bytes, more than the limit of {limits.max_bytes}")
+    with path.open("rb") as handle:
+        data = handle.read(limits.max_bytes + 1)
+    if len(data) > limits.max_bytes:
+        raise SpreadsheetError(f"{kind} {label}: more than the limit of {limits.max_bytes} bytes")
+    return data, label
+
+
+def _whole_file_reject(kind: str, label: str, rule: str, reason: str, encoding: str | None = None) -> ReadResult:
+    log.warning("%s %s rejected whole: %s", kind, label, reason)
+    return ReadResult(
+        label, [], [RuleFailure(rule, f"{kind} {label} (whole file)", reason)], [], encoding, refused_whole=True
+    )
+
+
+def _read_csv(
+    source: Path | str | bytes,
+    *,
+    name: str | None,
+    kind: str,
+    key_column: str,
+    columns: Sequence[str],
+    required_columns: Sequence[str],
+    delimiter: str | None,
+    read_row: Callable[[dict[str, str], list[str]], dict[str, Any]],
+    limits: FileLimits | None,
+) -> ReadResult:
+    limits = limits or FileLimits()
+    data, label = _csv_bytes(source, name, kind, limits)
+    try:
+        decoded = decode_text(data)
+    except UndecodableTextError as problem:
+        return _whole_file_reject(kind, label, f"{kind}.encoding", f"cannot be decoded: the file {problem.reason}")
+    if delimiter is None:
+        first = next((line for line in io.StringIO(decoded.text) if line.strip()), "")
+        delimiter = ";" if first.count(";") >= first.count(",") else ","
+    reader = csv.reader(io.StringIO(decoded.text, newline=""), delimiter=delimiter, strict=True)
+    header: list[str] | None = None
+    records: list[dict[str, Any]] = []
+    rejects: list[RuleFailure] = []
+    first_seen: dict[str, int] = {}
+    try:
+        for cells in reader:
+            number = reader.line_num
+            if not any(cell.strip() for cell in cells):
+                continue
+            if header is None:
+                header = [cell.strip().lstrip("\ufeff").casefold() for cell in cells]
+                missing = [column for column in required_columns if column not in header]
+                if missing:
+                    return _whole_file_reject(
+                        kind, label, f"{kind}.header", f"header lacks {', '.join(missing)}", decoded.encoding
+                    )
+                continue
+            if len(cells) != len(header):
+                rejects.append(
+                    RuleFailure(
+                        f"{kind}.row",
+                        f"{kind} {label} row {number}",
+                        f"{len(cells)} fields, the header has {len(header)}",
+                    )
+                )
+                continue
+            # Personal columns are dropped here and never reach records or messages.
+            row = {
+                column: value
+                for column, value in zip(header, cells, strict=True)
+                if column in columns and column not in PERSONAL_FIELDS
+            }
+            problems: list[str] = []
+            record = read_row(row, problems)
+            key = record.get(key_column)
+            if key and key in first_seen:
+                problems.append(f"duplicate {key_column} (first at row {first_seen[key]})")
+            record_key = f"{kind} {label} row {number}" + (f" ({key_column} {key})" if key else "")
+            if problems:
+                rejects.append(RuleFailure(f"{kind}.row", record_key, "; ".join(problems)))
+                continue
+            if key:
+                first_seen[key] = number
+            records.append(record)
+    except csv.Error as problem:
+        return _whole_file_reject(
+            kind, label, f"{kind}.format", f"not a readable CSV at row {reader.line_num}: {problem}", decoded.encoding
+        )
+    if header is None:
+        return _whole_file_reject(kind, label, f"{kind}.header", "empty file: no header row", decoded.encoding)
+    log.info("%s %s (%s): %d row(s), %d rejected", kind, label, decoded.encoding, len(records), len(rejects))
+    return ReadResult(label, records, rejects, [], decoded.encoding)
+
+
+def _text(row: dict[str, str], column: str, problems: list[str], required: bool) -> str | None:
+    value = nfc(row.get(column))
+    if value is None and required:
+        problems.append(f"missing {column}")
+    return value
+
+
+def _time(row: dict[str, str], column: str, problems: list[str], required: bool) -> datetime | None:
+    text = (row.get(column) or "").strip()
+    if not text:
+        if required:
+            problems.append(f"missing {column}")
+        return None
+    try:
+        return parse_datetime(text)
+    except ValueError as problem:
+        problems.append(f"{column}: {problem}")
+        return None
+
+
+def _day_or_time(row: dict[str, str], column: str, problems: list[str], required: bool) -> date | datetime | None:
+    text = (row.get(column) or "").strip()
+    if not text:
+        if required:
+            problems.append(f"missing {column}")
+        return None
+    try:
+        return parse_datetime(text) if ":" in text else parse_date(text)
+    except ValueError as problem:
+        problems.append(f"{column}: {problem}")
+        return None
+
+
+def _flag(row: dict[str, str], column: str, problems: list[str]) -> bool | None:
+    text = (row.get(column) or "").strip()
+    if not text:
+        return None
+    if text not in FLAG_WORDS:
+        problems.append(f"{column} must be 0, 1 or empty, got {text!r}")
+        return None
+    return FLAG_WORDS[text]
+
+
+def _hoso_row(row: dict[str, str], problems: list[str]) -> dict[str, Any]:
+    record: dict[str, Any] = {}
+    for column in HOSO_TEXT:
+        record[column] = _text(row, column, problems, column in HOSO_REQUIRED)
+    for column, allowed in HOSO_CODES.items():
+        text = (row.get(column) or "").strip()
+        record[column] = None
+        if not text:
+            problems.append(f"missing {column}")
+        elif not text.isdigit() or int(text) not in allowed:
+            problems.append(f"{column} {text!r} is not one of {sorted(allowed)}")
+        else:
+            record[column] = int(text)
+    for column in HOSO_TIMES:
+        record[column] = _time(row, column, problems, column in HOSO_REQUIRED)
+    for column in HOSO_FLAGS:
+        record[column] = _flag(row, column, problems)
+    return {column: record[column] for column in HOSO_COLUMNS}
+
+
+def read_commune_csv(
+    source: Path | str | bytes, *, name: str | None = None, limits: FileLimits | None = None
+) -> ReadResult:
+    """A commune's dossier export: records with the `hoso` column names (§2) and values as the SQL
+    table holds them (text codes, int channel and status, naive local datetimes, bool-or-None flags),
+    without the applicant's name, ID number and phone. `;`-separated."""
+    return _read_csv(
+        source,
+        name=name,
+        kind="commune",
+        key_column="ma_hoso",
+        columns=HOSO_COLUMNS,
+        required_columns=HOSO_COLUMNS,
+        delimiter=";",
+        read_row=_hoso_row,
+        limits=limits,
+    )
+
+
+def _petition_row(row: dict[str, str], problems: list[str]) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "ma_phan_anh": _text(row, "ma_phan_anh", problems, True),
+        "ma_donvi": _text(row, "ma_donvi", problems, True),
+        "ngay_nhan": _day_or_time(row, "ngay_nhan", problems, True),
+        "han_tra_loi": _day_or_time(row, "han_tra_loi", problems, False),
+        "ngay_tra_loi": _day_or_time(row, "ngay_tra_loi", problems, False),
+    }
+    satisfied = (row.get("hai_long") or "").strip()
+    if satisfied and satisfied not in FLAG_WORDS:
+        problems.append(f"hai_long must be 1, 0 or empty, got {satisfied!r}")
+    record["hai_long"] = FLAG_WORDS.get(satisfied)
+    return record
+
+
+def read_petition_csv(
+    source: Path | str | bytes,
+    *,
+    name: str | None = None,
+    delimiter: str | None = None,
+    limits: FileLimits | None = None,
+) -> ReadResult:
+    """The feedback system's petition export. Dates are `dd/mm/yyyy` (a `date`) or `dd/mm/yyyy HH:MM`
+    (a naive local `datetime`); `hai_long` is True, False or None (not rated). The delimiter (`;` or
+    `,`) is taken from the header line unless given."""
+    return _read_csv(
+        source,
+        name=name,
+        kind="petition",
+        key_column="ma_phan_anh",
+        columns=PETITION_COLUMNS,
+        required_columns=PETITION_COLUMNS,
+        delimiter=delimiter,
+        read_row=_petition_row,
+        limits=limits,
+    )
