@@ -112,6 +112,26 @@ def online_services_definition() -> YearlyReport:
     )
 
 
+def service_index_definition() -> YearlyReport:
+    """SERVICE_INDEX too: computed in the warehouse under the period's ruleset, then checked and rendered."""
+    from expectations import service_index as index_rules
+    from transforms import service_index
+
+    return YearlyReport(
+        report_type=ReportType.SERVICE_INDEX,
+        input_columns=(),
+        assemble=service_index.assemble_service_index,
+        check_frame=index_rules.report_check_frame,
+        suite=index_rules.report_suite,
+        suite_name=index_rules.SUITE_NAME,
+        row_label=index_rules.ROW_LABEL,
+        body_element="ServiceIndex",
+        body_key="service_index",
+        xml_body=service_index.service_index_xml_body,
+        json_body=service_index.service_index_json_body,
+    )
+
+
 def is_yearly(report_type: ReportType | str) -> bool:
     return ReportType(report_type) in YEARLY_REPORTS
 

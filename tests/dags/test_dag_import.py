@@ -15,6 +15,7 @@ SCHEDULES = {
     "online_services": "0 3 15 * *",
     "ict_ranking": "0 2 15 1 *",
     "egov_maturity": "0 3 15 1 *",
+    "service_index": "0 4 5 1,4,7,10 *",
 }
 
 
