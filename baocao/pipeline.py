@@ -19,7 +19,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from baocao import ledger, warehouse, yearly
+from baocao import file_sources, ledger, staging, warehouse, yearly
 from baocao.config import CompletenessPolicy, Config, ReportType, SourceConfig, SubmissionFormat
 from baocao.errors import ConfigurationError, DataQualityError, FatalError, RetriableError, RuleFailure
 from baocao.periods import Period, parse_period
@@ -41,6 +41,13 @@ from transforms.canonical import (
 )
 from transforms.online_services import COUNT_COLUMNS as ONLINE_COUNTS
 from transforms.online_services import assemble_online_services, online_services_query
+from transforms.service_index import (
+    DOSSIERS_IN_PERIOD,
+    assemble_service_index,
+    input_columns,
+    ruleset_for,
+    service_index_query,
+)
 from transforms.tthc import Completeness, assemble_tthc_report, completeness, tthc_rows_query
 
 log = logging.getLogger(__name__)
@@ -67,6 +74,10 @@ def suite_runner(config: Config) -> SuiteRunner:
     return SuiteRunner(config.data_dir / "validation")
 
 
+def staging_dir(config: Config) -> Path:
+    return config.data_dir / "staging"
+
+
 def period_of(config: Config, report_type: ReportType | str, period_id: str) -> Period:
     return parse_period(period_id, config.report(report_type).regime)
 
@@ -74,12 +85,23 @@ def period_of(config: Config, report_type: ReportType | str, period_id: str) -> 
 # ---------------------------------------------------------------- extract
 
 
-FILE_KINDS = ("catalogue_xml", "ict_workbook", "egov_workbook")
+# Files stored whole (the catalogue export, the yearly score workbooks): no dossiers to validate or merge.
+FILE_KINDS = file_sources.WHOLE_FILE_KINDS
+# Dossier exports in files (the commune CSV): staged by extract, then validated and merged like any pull.
+DOSSIER_FILE_KINDS = file_sources.DOSSIER_FILE_KINDS
 
 
 def extract_file(config: Config, source: SourceConfig, period_id: str | None, now: datetime) -> str:
-    """Read a file source (a catalogue export, a yearly score workbook) into the warehouse."""
-    raise ConfigurationError(f"source {source.name}: kind {source.kind!r} is not wired into extract yet")
+    """Read a file source into the warehouse (`baocao.file_sources`): a catalogue export or a yearly
+    score workbook is stored whole, or refused whole with what was stored kept; a commune dossier
+    export is staged as a batch for validate."""
+    engine = engine_for(config)
+
+    def stage(batch_id: str, frame: pd.DataFrame, pulled: int) -> int:
+        # The same staging as `extract` uses for pulled dossiers.
+        return warehouse.stage_dossiers(engine, batch_id, frame, pulled=pulled, staging_dir=staging_dir(config))
+
+    return file_sources.extract_file(config, source, period_id, now, engine, stage)
 
 
 def _mapping(source: SourceConfig) -> tuple[Mapping[str, str], Mapping[str, Mapping[str, str]]]:
@@ -129,7 +151,7 @@ def extract(config: Config, source_name: str, now: datetime | None = None, perio
     """
     source = config.source(source_name)
     engine = engine_for(config)
-    if source.kind in FILE_KINDS:
+    if source.kind in FILE_KINDS or source.kind in DOSSIER_FILE_KINDS:
         return extract_file(config, source, period_id, now or local_now())
     window_to = now or local_now()
     last = warehouse.watermark(engine, source.name)
@@ -144,7 +166,7 @@ def extract(config: Config, source_name: str, now: datetime | None = None, perio
     pulled = len(rows)
     without_code = [row for row in rows if row[Col.CODE] is None]
     frame = canonical_frame(deduplicate_latest(row for row in rows if row[Col.CODE] is not None))
-    staged = warehouse.stage_dossiers(engine, batch_id, frame, pulled=pulled)
+    staged = warehouse.stage_dossiers(engine, batch_id, frame, pulled=pulled, staging_dir=staging_dir(config))
     if without_code:
         warehouse.record_quarantine(
             engine,
@@ -183,27 +205,21 @@ def validate_batch(config: Config, batch_id: str) -> dict[str, Any]:
     if batch["kind"] in FILE_KINDS:
         # Catalogues and score sheets carry no dossiers: their rules run when the report is checked.
         return {"batch_id": batch_id, "merged": 0, "quarantined": batch["quarantined"], "failed_rules": []}
+    if batch["state"] == "MERGED":
+        # A rerun of the task after the merge committed: nothing is left to check or to write.
+        done = {"merged": batch["merged"], "quarantined": batch["quarantined"], "failed_rules": []}
+        return {"batch_id": batch_id, **done}
     registry = load_registry(config.agencies_file)
-    # A view per batch lets GX treat the batch as a table (see SuiteRunner.validate_table).
-    view = "staged_batch_" + "".join(ch if ch.isalnum() else "_" for ch in batch_id.lower())
-    with engine.begin() as connection:
-        connection.execute(sa.text(f"DROP VIEW IF EXISTS {view}"))
-        # The batch id was just checked to be plain text, so inlining it is safe.
-        connection.execute(
-            sa.text(f"CREATE VIEW {view} AS SELECT * FROM staged_dossiers WHERE batch_id = '{batch_id}'")  # noqa: S608
-        )
-    try:
-        outcome = suite_runner(config).validate_table(
-            connection_string=config.warehouse_url,
-            table=view,
-            suite_name=dossier_rules.SUITE_NAME,
-            expectations=dossier_rules.dossier_suite(registry.codes),
-            key_column=Col.CODE,
-            run_name=batch_id,
-        )
-    finally:
-        with engine.begin() as connection:
-            connection.execute(sa.text(f"DROP VIEW IF EXISTS {view}"))
+    staged_file = staging.batch_file(staging_dir(config), batch_id)
+    if not staged_file.exists():
+        raise FatalError(f"source {batch['source']} batch {batch_id}: {staged_file} is gone (rerun extract)")
+    outcome = suite_runner(config).validate_parquet(
+        staged_file,
+        suite_name=dossier_rules.SUITE_NAME,
+        expectations=dossier_rules.dossier_suite(registry.codes),
+        key_column=Col.CODE,
+        run_name=batch_id,
+    )
     if outcome.incomplete_rules:
         # Not every failing record could be named: merging would let unnamed bad records through.
         raise DataQualityError(
@@ -219,7 +235,7 @@ def validate_batch(config: Config, batch_id: str) -> dict[str, Any]:
         log.warning(
             "source %s: dossier %s quarantined: %s (%s)", batch["source"], failure.key, failure.rule, failure.detail
         )
-    merged = warehouse.merge_batch(engine, batch_id)
+    merged = warehouse.merge_batch(engine, batch_id, staged_file)
     log.info("batch %s: %d merged, %d quarantined; Data Docs: %s", batch_id, merged, quarantined, outcome.docs_index)
     return {
         "batch_id": batch_id,
@@ -238,7 +254,12 @@ def aggregate(config: Config, report_type: ReportType | str, period_id: str) -> 
     report_type = ReportType(report_type)
     if _definition(report_type) is not None:
         report, _, period = load_report(config, report_type, period_id)  # assembling checks every input
-        agency_rows = len(report[0]) if isinstance(report, tuple) else len(report)
+        if isinstance(report, tuple):
+            agency_rows = len(report[0])
+        elif report_type is ReportType.SERVICE_INDEX:  # one line per metric, group and total: count agencies
+            agency_rows = int(((report["kind"] == "AGENCY") & (report["line"] == "TOTAL")).sum())
+        else:
+            agency_rows = len(report)
         log.info("%s %s: %d agency row(s) assembled", report_type, period, agency_rows)
         return {"report_type": report_type.value, "period_id": period.id, "rows": agency_rows}
     if report_type is not ReportType.TTHC_RESULTS:
@@ -277,6 +298,8 @@ def _definition(report_type: ReportType | str) -> yearly.YearlyReport | None:
     report_type = ReportType(report_type)
     if report_type is ReportType.ONLINE_SERVICES:
         return yearly.online_services_definition()
+    if report_type is ReportType.SERVICE_INDEX:
+        return yearly.service_index_definition()
     return yearly.YEARLY_REPORTS.get(report_type)
 
 
@@ -293,6 +316,16 @@ def load_report(config: Config, report_type: ReportType | str, period_id: str) -
         registry = load_registry(config.agencies_file)
         agencies = report[report["kind"] == "AGENCY"]
         served = pd.DataFrame({"agency": list(agencies.loc[agencies["dossiers_total"] > 0, "agency"])})
+        return report, completeness(served, registry, period), period
+    if ReportType(report_type) is ReportType.SERVICE_INDEX:
+        ruleset = ruleset_for(period)  # the ruleset version in effect for the period (a file, not code)
+        with engine.connect() as connection:
+            inputs = pd.DataFrame(connection.execute(service_index_query(period, ruleset)).mappings().all())
+        if inputs.empty:
+            inputs = pd.DataFrame(columns=list(input_columns(ruleset)))
+        report = assemble_service_index(inputs, period, province_code=config.province_code, ruleset=ruleset)
+        registry = load_registry(config.agencies_file)
+        served = pd.DataFrame({"agency": list(inputs.loc[inputs[DOSSIERS_IN_PERIOD] > 0, "agency"])})
         return report, completeness(served, registry, period), period
     if yearly.is_yearly(report_type):
         definition = yearly.YEARLY_REPORTS[ReportType(report_type)]
@@ -479,7 +512,7 @@ def run_report(config: Config, report_type: ReportType | str, period_id: str, dr
     report_type = ReportType(report_type)
     settings = config.report(report_type)
     period_id = period_of(config, report_type, period_id).id  # a bad period fails before anything is pulled
-    batches = [validate_batch(config, extract(config, name)) for name in settings.sources]
+    batches = [validate_batch(config, extract(config, name, period_id=period_id)) for name in settings.sources]
     aggregated = aggregate(config, report_type, period_id)
     checked = validate_report(config, report_type, period_id)
     rendered = render(config, report_type, period_id, dry_run=dry_run)
@@ -502,6 +535,14 @@ def report_total(config: Config, report_type: ReportType | str, period_id: str) 
         values: dict[str, Any] = {name: int(row[name]) for name in ONLINE_COUNTS}
         values["completeness"] = {"expected": found.expected, "reported": found.reported, "missing": len(found.missing)}
         return values
+    if ReportType(report_type) is ReportType.SERVICE_INDEX:
+        province = report[(report["kind"] == "PROVINCE") & (report["line"] != "METRIC")]
+        index: dict[str, Any] = {
+            str(line["group"] or "total"): str(line["score"]) for line in province.to_dict("records")
+        }
+        index["agencies"] = int(((report["kind"] == "AGENCY") & (report["line"] == "TOTAL")).sum())
+        index["completeness"] = {"expected": found.expected, "reported": found.reported, "missing": len(found.missing)}
+        return index
     if yearly.is_yearly(report_type):
         agencies = report[0] if isinstance(report, tuple) else report
         counts: dict[str, Any] = {

@@ -1,4 +1,5 @@
-"""The warehouse: staged batches, canonical dossiers, quarantine, report rows and the submission ledger.
+"""The warehouse: batches (their rows are staged as files: `baocao.staging`), canonical dossiers, quarantine,
+report rows and the submission ledger.
 
 SQLAlchemy 2 Core, SQLite by default and PostgreSQL in production. Every write is idempotent:
 dossiers are upserted by code (a stored newer version is never overwritten by an older one), and
@@ -7,17 +8,23 @@ report rows are replaced per period in one transaction.
 
 from __future__ import annotations
 
+import hashlib
+import io
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
-from transforms.canonical import CANONICAL_COLUMNS, DUE_DAYS, Col
+from baocao import staging
+from transforms.canonical import CANONICAL_COLUMNS, Col
 
 metadata = sa.MetaData()
 
@@ -58,15 +65,6 @@ batches = sa.Table(
     sa.Column("merged", sa.Integer, nullable=False, default=0),
     sa.Column("started_at", sa.DateTime, nullable=False),
     sa.Column("finished_at", sa.DateTime),
-)
-
-staged_dossiers = sa.Table(
-    "staged_dossiers",
-    metadata,
-    sa.Column("batch_id", sa.String(64), primary_key=True),
-    sa.Column(Col.CODE, sa.String(100), primary_key=True),
-    *_dossier_columns(),
-    sa.Column(DUE_DAYS, sa.Float),
 )
 
 dossiers = sa.Table(
@@ -221,17 +219,6 @@ def _insert_for(engine_or_connection: Engine | Connection) -> Any:
     raise NotImplementedError(f"warehouse dialect {name!r} is not supported (use SQLite or PostgreSQL)")
 
 
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Frame rows as plain Python values (NaT/NaN → None) for the DB-API."""
-    clean = frame.astype(object).where(frame.notna(), None)
-    rows: list[dict[str, Any]] = clean.to_dict("records")
-    for row in rows:
-        for key, value in row.items():
-            if isinstance(value, pd.Timestamp):
-                row[key] = value.to_pydatetime()
-    return rows
-
-
 def start_batch(
     engine: Engine, batch_id: str, source: str, kind: str, window_from: datetime | None, window_to: datetime
 ) -> None:
@@ -249,19 +236,18 @@ def start_batch(
         )
 
 
-def stage_dossiers(engine: Engine, batch_id: str, frame: pd.DataFrame, pulled: int, chunk: int = 5000) -> int:
-    """Write a batch's canonical rows into staging (re-staging the same batch replaces it)."""
-    rows = _records(frame[[*CANONICAL_COLUMNS, DUE_DAYS]])
-    for row in rows:
-        row["batch_id"] = batch_id
+def stage_dossiers(engine: Engine, batch_id: str, frame: pd.DataFrame, pulled: int, staging_dir: Path) -> int:
+    """Write a batch's canonical rows to its staging file (re-staging the same batch replaces it)."""
+    staging.write_batch(staging_dir, batch_id, frame)
+    return record_staged(engine, batch_id, pulled=pulled, staged=len(frame))
+
+
+def record_staged(engine: Engine, batch_id: str, pulled: int, staged: int) -> int:
     with engine.begin() as connection:
-        connection.execute(sa.delete(staged_dossiers).where(staged_dossiers.c.batch_id == batch_id))
-        for offset in range(0, len(rows), chunk):
-            connection.execute(sa.insert(staged_dossiers), rows[offset : offset + chunk])
         connection.execute(
-            sa.update(batches).where(batches.c.batch_id == batch_id).values(pulled=pulled, staged=len(rows))
+            sa.update(batches).where(batches.c.batch_id == batch_id).values(pulled=pulled, staged=staged)
         )
-    return len(rows)
+    return staged
 
 
 def record_quarantine(
@@ -291,11 +277,65 @@ def record_quarantine(
     return len({row["record_key"] for row in rows})
 
 
-def merge_batch(engine: Engine, batch_id: str) -> int:
+def _merge_table(dialect: str, batch_id: str) -> sa.Table:
+    """The batch's rows that passed, bulk-loaded inside the merge's transaction and dropped at its end.
+
+    On PostgreSQL an UNLOGGED table (no WAL for rows that live for one statement; a temporary table
+    would spill through the session's small temp buffers), named per batch so that two sources
+    can merge at once; on SQLite a temporary table.
+    """
+    return sa.Table(
+        "merge_" + hashlib.sha256(batch_id.encode()).hexdigest()[:16],
+        sa.MetaData(),
+        sa.Column(Col.CODE, sa.String(100)),
+        *_dossier_columns(),
+        prefixes=["UNLOGGED"] if dialect == "postgresql" else ["TEMPORARY"],
+    )
+
+
+_SQLITE_TIME = "%Y-%m-%d %H:%M:%S"  # on microsecond timestamps Arrow writes SQLAlchemy's own "….ffffff"
+
+
+def _bulk_load(connection: Connection, table: sa.Table, rows: Iterable[pa.RecordBatch]) -> int:
+    """Load record batches into `table` the fastest way the warehouse takes them (COPY on PostgreSQL)."""
+    columns = [column.name for column in table.columns]
+    loaded = 0
+    dbapi = connection.connection.driver_connection
+    if connection.dialect.name == "postgresql":
+        statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN (FORMAT csv)"
+        with dbapi.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
+            for batch in rows:
+                buffer = io.BytesIO()
+                pcsv.write_csv(batch.select(columns), buffer, pcsv.WriteOptions(include_header=False))
+                copy.write(buffer.getvalue())
+                loaded += batch.num_rows
+        return loaded
+    # SQLite: one executemany per record batch, values prepared column-wise by Arrow.
+    placeholders = ", ".join("?" for _ in columns)
+    statement = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({placeholders})"
+    cursor = dbapi.cursor()  # type: ignore[union-attr]
+    try:
+        for batch in rows:
+            values = []
+            for name in columns:
+                column = batch.column(name)
+                if pa.types.is_timestamp(column.type):
+                    column = pc.strftime(column, format=_SQLITE_TIME)
+                values.append(column.to_pylist())
+            cursor.executemany(statement, zip(*values, strict=True))
+            loaded += batch.num_rows
+    finally:
+        cursor.close()
+    return loaded
+
+
+def merge_batch(engine: Engine, batch_id: str, staged_file: Path) -> int:
     """Upsert the batch's valid staged rows into `dossiers` and move the source's watermark.
 
     A stored dossier is replaced only by a version at least as new; quarantined records are skipped,
-    so the good version already stored stays. One transaction: a crash leaves the batch STAGED.
+    so the good version already stored stays. One transaction: a crash leaves the batch STAGED and
+    its file in place. The rows are bulk-loaded into a temporary table first (COPY on PostgreSQL),
+    then upserted in one statement.
     """
     insert = _insert_for(engine)
     value_columns = [name for name in CANONICAL_COLUMNS if name != Col.CODE]
@@ -303,12 +343,18 @@ def merge_batch(engine: Engine, batch_id: str) -> int:
         batch = connection.execute(sa.select(batches).where(batches.c.batch_id == batch_id)).mappings().one()
         if batch["state"] == "MERGED":
             return int(batch["merged"])
-        held_back = sa.select(quarantine.c.record_key).where(quarantine.c.batch_id == batch_id)
+        held_back = set(
+            connection.execute(sa.select(quarantine.c.record_key).where(quarantine.c.batch_id == batch_id)).scalars()
+        )
+        load = _merge_table(connection.dialect.name, batch_id)
+        load.drop(connection, checkfirst=True)
+        load.create(connection)
+        merged = _bulk_load(connection, load, staging.read_batch(staged_file, sorted(held_back)))
         source_rows = sa.select(
-            *[staged_dossiers.c[name] for name in CANONICAL_COLUMNS],
+            *[load.c[name] for name in CANONICAL_COLUMNS],
             sa.literal(batch["source"]).label("source"),
             sa.literal(batch_id).label("batch_id"),
-        ).where(staged_dossiers.c.batch_id == batch_id, staged_dossiers.c.code.not_in(held_back))
+        ).where(sa.true())  # SQLite needs a WHERE to tell INSERT … SELECT … ON CONFLICT apart
         statement = insert(dossiers).from_select([*CANONICAL_COLUMNS, "source", "batch_id"], source_rows)
         statement = statement.on_conflict_do_update(
             index_elements=[dossiers.c.code],
@@ -319,11 +365,7 @@ def merge_batch(engine: Engine, batch_id: str) -> int:
             ),
         )
         connection.execute(statement)
-        merged = connection.execute(
-            sa.select(sa.func.count())
-            .select_from(staged_dossiers)
-            .where(staged_dossiers.c.batch_id == batch_id, staged_dossiers.c.code.not_in(held_back))
-        ).scalar_one()
+        load.drop(connection)
         quarantined = connection.execute(
             sa.select(sa.func.count(sa.distinct(quarantine.c.record_key))).where(quarantine.c.batch_id == batch_id)
         ).scalar_one()
@@ -339,8 +381,8 @@ def merge_batch(engine: Engine, batch_id: str) -> int:
                 set_={"watermark": state.excluded.watermark, "batch_id": state.excluded.batch_id},
             )
         )
-        # Staging is scratch space: once merged, the batch's rows live in `dossiers`.
-        connection.execute(sa.delete(staged_dossiers).where(staged_dossiers.c.batch_id == batch_id))
+    # Staging is scratch space: once merged, the batch's rows live in `dossiers`.
+    staged_file.unlink(missing_ok=True)
     return int(merged)
 
 
@@ -424,3 +466,32 @@ def replace_report_rows(
         connection.execute(sa.delete(table).where(table.c.period_id == period_id, table.c.regime == regime))
         if rows:
             connection.execute(sa.insert(table), [dict(row) for row in rows])
+
+
+def finish_file_batch(engine: Engine, batch_id: str, state: str, pulled: int, stored: int, quarantined: int) -> None:
+    """Close the batch of a file stored whole (a catalogue, a score workbook): STORED; REJECTED when the
+    file was refused (what the source stored before is left as it was); FAILED when it could not be fetched."""
+    with engine.begin() as connection:
+        connection.execute(
+            sa.update(batches)
+            .where(batches.c.batch_id == batch_id)
+            .values(
+                state=state,
+                pulled=pulled,
+                staged=stored,
+                merged=stored,
+                quarantined=quarantined,
+                finished_at=utc_now(),
+            )
+        )
+
+
+def procedure_publishers(engine: Engine, other_than: str) -> dict[tuple[str, str], str]:
+    """(code, agency_code) → source, for the catalogue entries published by sources other than `other_than`."""
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(procedures.c.code, procedures.c.agency_code, procedures.c.source).where(
+                procedures.c.source != other_than
+            )
+        )
+        return {(row.code, row.agency_code): row.source for row in rows}

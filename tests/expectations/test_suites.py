@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
-from baocao import warehouse
+from baocao import staging, warehouse
 from baocao.periods import parse_period
 from expectations import dossiers, tthc_report
 from expectations.runner import SuiteRunner
@@ -17,12 +17,13 @@ from transforms.canonical import canonical_frame, canonical_record
 from transforms.tthc import assemble_tthc_report
 
 
-def _staged(url: str, records: list[dict[str, object]]) -> None:
-    engine = warehouse.connect(url)
+def _staged(tmp_path: Path, records: list[dict[str, object]]) -> Path:
+    engine = warehouse.connect(f"sqlite:///{tmp_path / 'w.db'}")
     warehouse.start_batch(engine, "b1", "test", "rest_onestop", None, datetime(2026, 11, 20))
     frame = canonical_frame(canonical_record(r, {}, {}) for r in records)
-    warehouse.stage_dossiers(engine, "b1", frame, pulled=len(records))
+    warehouse.stage_dossiers(engine, "b1", frame, pulled=len(records), staging_dir=tmp_path / "staging")
     engine.dispose()
+    return staging.batch_file(tmp_path / "staging", "b1")
 
 
 def good(code: str, **changes: object) -> dict[str, object]:
@@ -46,9 +47,8 @@ def good(code: str, **changes: object) -> dict[str, object]:
 
 
 def test_dossier_suite_passes_good_records_and_names_each_bad_one(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'w.db'}"
-    _staged(
-        url,
+    staged = _staged(
+        tmp_path,
         [
             good("ok-1"),
             good("ok-2", status="PROCESSING", finished_at=None),
@@ -61,9 +61,8 @@ def test_dossier_suite_passes_good_records_and_names_each_bad_one(tmp_path: Path
         ],
     )
     runner = SuiteRunner(tmp_path / "gx")
-    outcome = runner.validate_query(
-        connection_string=url,
-        query="SELECT * FROM staged_dossiers WHERE batch_id = 'b1'",
+    outcome = runner.validate_parquet(
+        staged,
         suite_name=dossiers.SUITE_NAME,
         expectations=dossiers.dossier_suite(REGISTRY.codes),
         key_column="code",
@@ -75,6 +74,8 @@ def test_dossier_suite_passes_good_records_and_names_each_bad_one(tmp_path: Path
     assert "registry" in rules["bad-agency"] and "Known status" in rules["bad-status"]
     assert "finishing time" in rules["bad-finish"] and "due date" in rules["bad-due"]
     assert outcome.docs_index is not None and outcome.docs_index.is_file()
+    # The scratch database GX read is gone; the staged file stays until the merge.
+    assert not list((tmp_path / "gx" / "scratch").iterdir()) and staged.is_file()
 
 
 def _report(tmp_path: Path) -> pd.DataFrame:
@@ -122,10 +123,13 @@ def test_merge_keeps_the_stored_version_when_an_update_is_quarantined(tmp_path: 
     for batch, status in (("b1", "PROCESSING"), ("b2", "NONSENSE")):
         warehouse.start_batch(engine, batch, "test", "rest_onestop", None, datetime(2026, 11, 20))
         record = good("d-1", status=status, finished_at=None, updated_at=f"2026-10-2{batch[1]}T10:00:00+07:00")
-        warehouse.stage_dossiers(engine, batch, canonical_frame([canonical_record(record, {}, {})]), pulled=1)
+        frame = canonical_frame([canonical_record(record, {}, {})])
+        warehouse.stage_dossiers(engine, batch, frame, pulled=1, staging_dir=tmp_path / "staging")
         if status == "NONSENSE":
             warehouse.record_quarantine(engine, batch, "test", [("d-1", "Known status", "status=NONSENSE")], "validate")
-        warehouse.merge_batch(engine, batch)
+        staged = staging.batch_file(tmp_path / "staging", batch)
+        assert warehouse.merge_batch(engine, batch, staged) == (0 if status == "NONSENSE" else 1)
+        assert not staged.exists()
     with engine.connect() as connection:
         assert connection.execute(sa.select(warehouse.dossiers.c.status)).scalar_one() == "PROCESSING"
     assert warehouse.batch_summary(engine, "b2")["quarantined"] == 1
@@ -135,11 +139,9 @@ def test_a_check_that_cannot_run_holds_the_whole_batch_back(tmp_path: Path) -> N
     """GX reports a metric error nested per metric; it must not pass for 'no failing record'."""
     import great_expectations.expectations as gxe
 
-    url = f"sqlite:///{tmp_path / 'w.db'}"
-    _staged(url, [good("ok-1"), good("ok-2")])
-    outcome = SuiteRunner(tmp_path / "gx").validate_query(
-        connection_string=url,
-        query="SELECT * FROM staged_dossiers WHERE batch_id = 'b1'",
+    staged = _staged(tmp_path, [good("ok-1"), good("ok-2")])
+    outcome = SuiteRunner(tmp_path / "gx").validate_parquet(
+        staged,
         suite_name="broken",
         expectations=[
             gxe.ExpectColumnValuesToNotBeNull(column="no_such_column", description="a check that cannot run")

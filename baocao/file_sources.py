@@ -1,0 +1,305 @@
+"""Extract for the file sources: the procedure catalogue export, the yearly score workbooks and the
+communes' dossier CSVs (department-systems.md §3 and §4). `pipeline.extract` hands them here.
+
+A catalogue and a score workbook come whole and replace whole what their source stored before, so
+they are checked whole first: a file with any rejected record is refused (record, rule and reason
+go to `quarantine` and into the error), and the stored catalogue or scores stay as they were.
+Commune dossiers are records like any source's: mapped to the canonical dossier by the source's
+mapping (the `hoso` mapping by default), staged, then validated and merged by the common path. A
+row the reader rejects is quarantined and the rest go on; a file that cannot be read at all
+(encoding, header) stops the batch, since none of its rows can be trusted.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+import pandas as pd
+from sqlalchemy.engine import Engine
+
+from baocao import warehouse, yearly
+from baocao.config import Config, ReportType, SourceConfig
+from baocao.errors import BaocaoError, ConfigurationError, DataQualityError, RetriableError, RuleFailure
+from baocao.periods import Period, PeriodType, Regime, parse_period
+from connectors.catalogue_xml import CatalogueError, ReadResult, read_catalogue_file, read_catalogue_url
+from connectors.spreadsheets import SpreadsheetError, read_commune_csv, read_egov_workbook, read_ict_workbook
+from connectors.sql_legacy import HOSO_FIELD_MAP, HOSO_VALUE_MAPS
+from transforms.canonical import canonical_frame, canonical_record, deduplicate_latest
+
+log = logging.getLogger(__name__)
+
+CATALOGUE_XML = "catalogue_xml"
+ICT_WORKBOOK = "ict_workbook"
+EGOV_WORKBOOK = "egov_workbook"
+COMMUNE_CSV = "commune_csv"
+# Stored whole when read (no dossiers: nothing for the dossier suite to validate or merge).
+WHOLE_FILE_KINDS = (CATALOGUE_XML, ICT_WORKBOOK, EGOV_WORKBOOK)
+# Dossier exports: staged like any pull, then validated and merged.
+DOSSIER_FILE_KINDS = (COMMUNE_CSV,)
+
+WORKBOOK_REPORTS = {ICT_WORKBOOK: ReportType.ICT_RANKING, EGOV_WORKBOOK: ReportType.EGOV_MATURITY}
+WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xlsb", ".xls", ".ods")
+_YEAR_IN_NAME = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
+
+# Writes a batch's canonical frame to staging: (batch id, frame, records pulled) → rows staged.
+StageDossiers = Callable[[str, pd.DataFrame, int], int]
+
+
+def extract_file(
+    config: Config, source: SourceConfig, period_id: str | None, now: datetime, engine: Engine, stage: StageDossiers
+) -> str:
+    """Read one file source into the warehouse; returns the batch id (validate takes it from there)."""
+    batch_id = f"{source.name}-{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+    warehouse.start_batch(engine, batch_id, source.name, source.kind, None, now)
+    try:
+        if source.kind == CATALOGUE_XML:
+            _store_catalogue(engine, source, batch_id)
+        elif source.kind in WORKBOOK_REPORTS:
+            _store_scores(config, engine, source, batch_id, period_id)
+        elif source.kind == COMMUNE_CSV:
+            _stage_commune_dossiers(engine, source, batch_id, stage)
+        else:
+            raise ConfigurationError(f"source {source.name}: kind {source.kind!r} is not a file source extract reads")
+    except BaocaoError as error:
+        # REJECTED: the file was refused (reasons in quarantine); FAILED: it could not be fetched (try later).
+        state = "FAILED" if isinstance(error, RetriableError) else "REJECTED"
+        quarantined = len({row["record_key"] for row in warehouse.quarantined_records(engine, batch_id)})
+        warehouse.finish_file_batch(engine, batch_id, state, pulled=0, stored=0, quarantined=quarantined)
+        raise
+    return batch_id
+
+
+def _refuse(
+    engine: Engine, source: SourceConfig, batch_id: str, failures: Sequence[RuleFailure], kept: str
+) -> NoReturn:
+    """Quarantine the reasons and stop: `kept` says what stays stored in the file's place."""
+    warehouse.record_quarantine(
+        engine, batch_id, source.name, [(f.record, f.rule, f.detail) for f in failures], stage="extract"
+    )
+    raise DataQualityError(f"source {source.name}: file refused, {kept}", failures)
+
+
+def _refused_read(engine: Engine, source: SourceConfig, batch_id: str, error: BaocaoError, rule: str) -> None:
+    """A file the reader refused whole (hostile, too big, no header): its reason is quarantined too."""
+    warehouse.record_quarantine(engine, batch_id, source.name, [(source.name, rule, str(error))], stage="extract")
+
+
+def _files(source: SourceConfig, suffixes: Sequence[str], what: str) -> list[Path]:
+    """The source's file, or the matching files of its drop folder by name."""
+    if source.path is None:
+        raise ConfigurationError(f"source {source.name}: no path configured for the {what}")
+    if source.path.is_dir():
+        # Hidden files (uploads in progress) and Excel's lock files (`~$name.xlsx`) are not exports.
+        found = sorted(
+            path
+            for path in source.path.iterdir()
+            if path.suffix.lower() in suffixes and not path.name.startswith((".", "~$"))
+        )
+        if not found:
+            raise ConfigurationError(
+                f"source {source.name}: no {what} ({', '.join(suffixes)}) in the folder {source.path}"
+            )
+        return found
+    if not source.path.is_file():
+        raise ConfigurationError(f"source {source.name}: {source.path} is neither a file nor a folder")
+    return [source.path]
+
+
+# ---------------------------------------------------------------- procedure catalogue
+
+
+def _read_catalogue(source: SourceConfig) -> list[ReadResult]:
+    if source.base_url:
+        return [read_catalogue_url(source.base_url, timeout=source.retry.timeout_seconds)]
+    return [read_catalogue_file(path) for path in _files(source, (".xml",), "catalogue export")]
+
+
+def _store_catalogue(engine: Engine, source: SourceConfig, batch_id: str) -> None:
+    """The catalogue replaces the source's stored one only when every record of every file is sound."""
+    kept = "the catalogue stored before is kept"
+    try:
+        results = _read_catalogue(source)
+    except CatalogueError as error:
+        _refused_read(engine, source, batch_id, error, "catalogue.refused")
+        raise
+    failures = [failure for result in results for failure in result.rejects]
+    # A drop folder may split the catalogue into files; one procedure of one agency is listed once.
+    seen: dict[tuple[str, str], str] = {}
+    records: list[dict[str, Any]] = []
+    for result in results:
+        for record in result.records:
+            key = (record["code"], record["agency_code"])
+            if key in seen:
+                failures.append(
+                    RuleFailure(
+                        "catalogue.duplicate",
+                        f"{result.source} (MaTTHC {key[0]}, MaDonVi {key[1]})",
+                        f"also listed in {seen[key]}",
+                    )
+                )
+                continue
+            seen[key] = result.source
+            records.append(record)
+    files = ", ".join(result.source for result in results)
+    if not records and not failures:
+        failures.append(
+            RuleFailure("catalogue.empty", files, "no ThuTuc: an empty file would remove every stored procedure")
+        )
+    # The warehouse holds one catalogue entry per procedure and agency, whichever source published it.
+    publishers = warehouse.procedure_publishers(engine, other_than=source.name)
+    for record in records:
+        other = publishers.get((record["code"], record["agency_code"]))
+        if other is not None:
+            failures.append(
+                RuleFailure(
+                    "catalogue.other_source",
+                    f"MaTTHC {record['code']}, MaDonVi {record['agency_code']}",
+                    f"already published by source {other}: configure one catalogue source per agency",
+                )
+            )
+    if failures:
+        _refuse(engine, source, batch_id, failures, kept)
+    stored = warehouse.replace_procedures(engine, source.name, batch_id, records)
+    skipped = sum(len(result.skipped) for result in results)
+    warehouse.finish_file_batch(engine, batch_id, "STORED", pulled=len(records), stored=stored, quarantined=0)
+    log.info(
+        "source %s: catalogue of %d procedure(s) stored from %s (%d non-procedure element(s) ignored)",
+        source.name,
+        stored,
+        files,
+        skipped,
+    )
+
+
+# ---------------------------------------------------------------- yearly score workbooks
+
+
+def _workbook_for(
+    source: SourceConfig, period_id: str | None, report: ReportType, regime: Regime
+) -> tuple[Path, Period]:
+    """The workbook of the period, and the period. A workbook says its year in its file name
+    (`ict-2019.xlsx`); with no period given, a single file's name gives it."""
+    paths = _files(source, WORKBOOK_SUFFIXES, "workbook")
+    years = {path: set(_YEAR_IN_NAME.findall(path.stem)) for path in paths}
+    if period_id is None:
+        if len(paths) == 1 and len(years[paths[0]]) == 1:
+            period_id = next(iter(years[paths[0]]))
+        else:
+            raise ConfigurationError(
+                f"source {source.name}: no period given, and the year cannot be told from the file name(s) "
+                f"{', '.join(path.name for path in paths)}: give the period"
+            )
+    period = parse_period(period_id, regime)
+    if period.type is not PeriodType.YEAR:
+        raise ConfigurationError(f"source {source.name}: {report} workbooks hold a year; {period_id} is not one")
+    year = period.id
+    if len(paths) == 1:
+        path = paths[0]
+        if years[path] and year not in years[path]:
+            raise ConfigurationError(
+                f"source {source.name}: the workbook {path.name} is for {', '.join(sorted(years[path]))}, not {year}"
+            )
+        return path, period
+    chosen = [path for path in paths if year in years[path]]
+    if len(chosen) != 1:
+        found = ", ".join(path.name for path in chosen) if chosen else "none"
+        raise ConfigurationError(
+            f"source {source.name}: one workbook for {year} expected in {source.path} (file name with the year), "
+            f"found {found}"
+        )
+    return chosen[0], period
+
+
+def _score_rows(records: Sequence[dict[str, Any]], columns: Sequence[str]) -> list[dict[str, Any]]:
+    rows = []
+    for record in records:
+        row = {"code": record["agency_code"], "block": record["block"], "name": record["agency_name"]}
+        row.update({column: record.get(column) for column in columns if column not in ("code", "block", "name")})
+        rows.append(row)
+    return rows
+
+
+def _store_scores(config: Config, engine: Engine, source: SourceConfig, batch_id: str, period_id: str | None) -> None:
+    """The year's scores replace the stored ones only when every row of the workbook is sound and the
+    report can be assembled from them."""
+    report = WORKBOOK_REPORTS[source.kind]
+    settings = config.report(report)
+    rivals = [name for name in settings.sources if name != source.name and config.source(name).kind == source.kind]
+    if rivals:
+        # Scores are stored whole per report and period: a second workbook source would replace the first's.
+        raise ConfigurationError(
+            f"report {report}: sources {source.name} and {', '.join(rivals)} are both {source.kind}; "
+            "a report's scores come from one workbook"
+        )
+    path, period = _workbook_for(source, period_id, report, settings.regime)
+    kept = f"the {report} {period.id} scores stored before are kept"
+    read = read_ict_workbook if report is ReportType.ICT_RANKING else read_egov_workbook
+    try:
+        result = read(path)
+    except SpreadsheetError as error:
+        _refused_read(engine, source, batch_id, error, "workbook.refused")
+        raise
+    if result.rejects:
+        _refuse(engine, source, batch_id, result.rejects, kept)
+    definition = yearly.YEARLY_REPORTS[report]
+    scores = _score_rows(result.records, definition.input_columns)
+    if not scores:
+        _refuse(engine, source, batch_id, [RuleFailure(f"{source.kind}.empty", path.name, "no unit rows")], kept)
+    try:
+        # What the report step will do with the stored scores (blocks of the period, 3 decimals): done
+        # now, so that scores it would refuse never replace good ones.
+        definition.assemble(pd.DataFrame(scores, columns=list(definition.input_columns)), period)
+    except (BaocaoError, ValueError) as error:
+        _refuse(engine, source, batch_id, [RuleFailure(f"{report.value.lower()}.input", path.name, str(error))], kept)
+    stored = yearly.store_scores(engine, report, period, source.name, batch_id, scores)
+    warehouse.finish_file_batch(engine, batch_id, "STORED", pulled=len(scores), stored=stored, quarantined=0)
+    log.info(
+        "source %s: %s %s: %d unit(s) stored from %s (%d row(s) that are not data skipped)",
+        source.name,
+        report,
+        period.id,
+        stored,
+        path.name,
+        len(result.skipped),
+    )
+
+
+# ---------------------------------------------------------------- commune dossier exports
+
+
+def _stage_commune_dossiers(engine: Engine, source: SourceConfig, batch_id: str, stage: StageDossiers) -> None:
+    try:
+        results = [read_commune_csv(path) for path in _files(source, (".csv",), "dossier export")]
+    except SpreadsheetError as error:
+        _refused_read(engine, source, batch_id, error, "commune.refused")
+        raise
+    refused = [result.rejects[0] for result in results if result.refused_whole]
+    rejected = [failure for result in results if not result.refused_whole for failure in result.rejects]
+    if refused:
+        _refuse(engine, source, batch_id, [*refused, *rejected], "no dossier of this batch is staged")
+    fields = source.fields or HOSO_FIELD_MAP
+    values = source.values or HOSO_VALUE_MAPS
+    rows = [canonical_record(record, fields, values) for result in results for record in result.records]
+    # Several exports of the same commune may hold the same dossier: the latest change wins, as for pulls.
+    staged = stage(batch_id, canonical_frame(deduplicate_latest(rows)), len(rows) + len(rejected))
+    if rejected:
+        warehouse.record_quarantine(
+            engine, batch_id, source.name, [(f.record, f.rule, f.detail) for f in rejected], stage="extract"
+        )
+        for failure in rejected[:20]:
+            log.warning("source %s: %s quarantined: %s (%s)", source.name, failure.record, failure.rule, failure.detail)
+    log.info(
+        "source %s: batch %s read %d file(s) (%s): %d row(s) staged, %d quarantined",
+        source.name,
+        batch_id,
+        len(results),
+        ", ".join(f"{result.source} {result.encoding}" for result in results),
+        staged,
+        len(rejected),
+    )

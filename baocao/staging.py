@@ -1,0 +1,109 @@
+"""Staged batches: what one pull extracted, as one Parquet file per batch until it is merged.
+
+Extract writes the batch here; validation reads it with DuckDB (Great Expectations' SQL engine on
+the file: columnar, both cores); the merge streams the rows that passed into the warehouse and then
+removes the file. Files are written under a temporary name and renamed, so a crash never leaves a
+half-written batch that looks complete. Tasks pass the batch id; the file lives under the data
+folder, which every worker of a deployment shares.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from transforms.canonical import CANONICAL_COLUMNS, DUE_DAYS, FLAG_COLUMNS, TIME_COLUMNS, Col
+
+STAGED_COLUMNS: tuple[str, ...] = (*CANONICAL_COLUMNS, DUE_DAYS)
+
+
+def _arrow_type(column: str) -> pa.DataType:
+    if column in {c.value for c in TIME_COLUMNS}:
+        return pa.timestamp("us")  # naive local wall time (UTC+7), as in the warehouse
+    if column in {c.value for c in FLAG_COLUMNS}:
+        return pa.bool_()
+    if column == Col.RATING:
+        return pa.int32()
+    if column == DUE_DAYS:
+        return pa.float64()
+    return pa.string()
+
+
+SCHEMA = pa.schema([pa.field(column, _arrow_type(column)) for column in STAGED_COLUMNS])
+
+
+def batch_file(staging_dir: Path, batch_id: str) -> Path:
+    if not batch_id or not all(ch.isalnum() or ch in "-_." for ch in batch_id) or batch_id.startswith("."):
+        raise ValueError(f"invalid batch id {batch_id!r}")
+    return staging_dir / f"{batch_id}.parquet"
+
+
+def to_table(frame: pd.DataFrame) -> pa.Table:
+    """The canonical frame (`transforms.canonical.canonical_frame`) as an Arrow table of the staging schema."""
+    missing = [column for column in STAGED_COLUMNS if column not in frame.columns]
+    if missing:
+        raise ValueError(f"staged frame lacks column(s) {missing}")
+    arrays = []
+    for field in SCHEMA:
+        values = frame[field.name]
+        if field.name in {c.value for c in TIME_COLUMNS}:
+            values = pd.to_datetime(values)
+        arrays.append(pa.array(values, type=field.type, from_pandas=True))
+    return pa.Table.from_arrays(arrays, schema=SCHEMA)
+
+
+class BatchWriter:
+    """Writes one batch in pieces (large pulls and benchmarks stage chunk by chunk), atomically."""
+
+    def __init__(self, staging_dir: Path, batch_id: str) -> None:
+        staging_dir.mkdir(parents=True, exist_ok=True)
+        self.path = batch_file(staging_dir, batch_id)
+        self._partial = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex}.partial")
+        self._writer = pq.ParquetWriter(self._partial, SCHEMA, compression="zstd")
+        self.rows = 0
+
+    def write(self, table: pa.Table) -> None:
+        self._writer.write_table(table.select(list(STAGED_COLUMNS)).cast(SCHEMA))
+        self.rows += table.num_rows
+
+    def close(self) -> Path:
+        self._writer.close()
+        os.replace(self._partial, self.path)  # re-staging the same batch replaces it whole
+        return self.path
+
+    def abort(self) -> None:
+        self._writer.close()
+        self._partial.unlink(missing_ok=True)
+
+
+def write_batch(staging_dir: Path, batch_id: str, frame: pd.DataFrame) -> Path:
+    writer = BatchWriter(staging_dir, batch_id)
+    try:
+        writer.write(to_table(frame))
+    except BaseException:
+        writer.abort()
+        raise
+    return writer.close()
+
+
+def read_batch(path: Path, exclude_codes: Sequence[str] = (), batch_rows: int = 100_000) -> Iterator[pa.RecordBatch]:
+    """The staged rows in record batches, without the codes given (the quarantined ones)."""
+    excluded = pa.array(sorted(set(exclude_codes)), type=pa.string())
+    parquet = pq.ParquetFile(path)
+    for batch in parquet.iter_batches(batch_size=batch_rows, columns=list(STAGED_COLUMNS)):
+        if len(excluded):
+            keep = pc.invert(pc.is_in(batch.column(Col.CODE.value), value_set=excluded))
+            batch = batch.filter(keep)
+        if batch.num_rows:
+            yield batch
+
+
+def remove_batch(staging_dir: Path, batch_id: str) -> None:
+    batch_file(staging_dir, batch_id).unlink(missing_ok=True)
