@@ -119,13 +119,19 @@ def _pull(
         client = OneStopClient(source)
         records = list(client.dossiers(window_from, window_to))
         catalogue = [canonical_procedure(item) for item in client.procedures()]
-        kept = [item for item in catalogue if item["code"] and item["agency_code"] and item["online_type"]]
+        complete = [item for item in catalogue if item["code"] and item["agency_code"] and item["online_type"]]
+        # A procedure is published by one source only: the first to store it (a catalogue export,
+        # say) keeps it, and this pull's copy is left out rather than failing the whole pull.
+        published_elsewhere = warehouse.procedure_publishers(engine, other_than=source.name)
+        kept = [item for item in complete if (item["code"], item["agency_code"]) not in published_elsewhere]
         catalogued = warehouse.replace_procedures(engine, source.name, "catalogue", kept)
         log.info(
-            "source %s: %d procedure(s) in the catalogue (%d without code/agency/type skipped)",
+            "source %s: %d procedure(s) in the catalogue (%d without code/agency/type skipped, "
+            "%d already published by another source left out)",
             source.name,
             catalogued,
-            len(catalogue) - len(kept),
+            len(catalogue) - len(complete),
+            len(complete) - len(kept),
         )
         return records, set()
     if source.kind == "sql_legacy":

@@ -215,6 +215,26 @@ def test_the_procedure_catalogue_is_stored_whole_with_each_pull(
     assert sorted((p.code, p.agency_code, p.online_type.value) for p in dataset.procedures) == sorted(stored)
 
 
+def test_a_procedure_another_source_publishes_stays_with_it_and_the_pull_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dataset = generate(seed=5, volume=300, start=date(2026, 9, 15), end=date(2026, 11, 14))
+    settings = OneStopSettings(client_id="baocao", client_secret=SECRET, as_of=dataset.horizon)
+    first = dataset.procedures[0]
+    with running(tmp_path, monkeypatch, dataset, settings) as config:
+        engine = pipeline.engine_for(config)
+        # A catalogue export stored the first procedure before the one-stop pull.
+        row = {"code": first.code, "agency_code": first.agency_code, "online_type": "NONE"}
+        warehouse.replace_procedures(engine, "danh-muc", "catalogue-xml", [row])
+        pipeline.extract(config, "onestop")
+        with engine.connect() as connection:
+            table = warehouse.procedures
+            stored = connection.execute(sa.select(table.c.code, table.c.agency_code, table.c.source)).all()
+    owners = {(code, agency): source for code, agency, source in stored}
+    assert owners.pop((first.code, first.agency_code)) == "danh-muc"
+    assert set(owners.values()) == {"onestop"} and len(owners) == len(dataset.procedures) - 1
+
+
 ONLINE_SERVICES_REPORT = """
 [reports.ONLINE_SERVICES]
 receiver_code = "000.00.00.G01"
