@@ -1,15 +1,15 @@
 """Runs a suite with Great Expectations 1.x and builds the Data Docs (HTML) for every run.
 
-Two ways in: a SQL query on the warehouse (large data stays in the database) or a small pandas
-frame (the aggregated report). Either way the outcome lists each failed rule with the keys of the
-failing records and the values compared, so callers can quarantine or block with a precise message.
+Two ways in: a staged batch's Parquet file, checked by GX's SQL engine on DuckDB (large data never
+becomes a pandas frame), or a small pandas frame (the aggregated report). Either way the outcome
+lists each failed rule with the keys of the failing records and the values compared, so callers can
+quarantine or block with a precise message.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,53 +101,6 @@ class SuiteRunner:
     @property
     def docs_index(self) -> Path:
         return self.root / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
-
-    def validate_query(
-        self,
-        *,
-        connection_string: str,
-        query: str,
-        suite_name: str,
-        expectations: Sequence[gxe.Expectation],
-        key_column: str,
-        run_name: str,
-    ) -> Outcome:
-        with warnings.catch_warnings():
-            # GX suggests its dialect-specific sources; the generic one serves SQLite and PostgreSQL alike.
-            warnings.simplefilter("ignore")
-            datasource = self.context.data_sources.add_or_update_sql(
-                name="warehouse", connection_string=connection_string
-            )
-        asset_name = f"{suite_name}_batch"
-        if asset_name in {asset.name for asset in datasource.assets}:
-            datasource.delete_asset(asset_name)
-        asset = datasource.add_query_asset(name=asset_name, query=query)
-        batch_definition = asset.add_batch_definition_whole_table(name="whole")
-        return self._run(batch_definition, suite_name, expectations, key_column, run_name, {})
-
-    def validate_table(
-        self,
-        *,
-        connection_string: str,
-        table: str,
-        suite_name: str,
-        expectations: Sequence[gxe.Expectation],
-        key_column: str,
-        run_name: str,
-    ) -> Outcome:
-        """Validate a table or view. Preferred over a query: GX then learns the columns with LIMIT 1,
-        where for a query it runs the whole query client-side first (gigabytes for a large batch)."""
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            datasource = self.context.data_sources.add_or_update_sql(
-                name="warehouse", connection_string=connection_string
-            )
-        asset_name = f"{suite_name}_table"
-        if asset_name in {asset.name for asset in datasource.assets}:
-            datasource.delete_asset(asset_name)
-        asset = datasource.add_table_asset(name=asset_name, table_name=table)
-        batch_definition = asset.add_batch_definition_whole_table(name="whole")
-        return self._run(batch_definition, suite_name, expectations, key_column, run_name, {})
 
     def validate_parquet(
         self,
