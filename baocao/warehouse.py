@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import adbc_driver_sqlite.dbapi as adbc_sqlite
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -277,120 +277,261 @@ def record_quarantine(
     return len({row["record_key"] for row in rows})
 
 
-def _merge_table(dialect: str, batch_id: str) -> sa.Table:
-    """The batch's rows that passed, bulk-loaded inside the merge's transaction and dropped at its end.
-
-    On PostgreSQL an UNLOGGED table (no WAL for rows that live for one statement; a temporary table
-    would spill through the session's small temp buffers), named per batch so that two sources
-    can merge at once; on SQLite a temporary table.
+def _merge_table(batch_id: str) -> sa.Table:
+    """PostgreSQL: the batch's rows that passed, bulk-loaded inside the merge's transaction and dropped
+    at its end. UNLOGGED (no WAL for rows that live for one statement; a temporary table would spill
+    through the session's small temp buffers), named per batch so that two sources can merge at once.
     """
     return sa.Table(
         "merge_" + hashlib.sha256(batch_id.encode()).hexdigest()[:16],
         sa.MetaData(),
         sa.Column(Col.CODE, sa.String(100)),
         *_dossier_columns(),
-        prefixes=["UNLOGGED"] if dialect == "postgresql" else ["TEMPORARY"],
+        prefixes=["UNLOGGED"],
     )
 
 
-_SQLITE_TIME = "%Y-%m-%d %H:%M:%S"  # on microsecond timestamps Arrow writes SQLAlchemy's own "….ffffff"
+# SQLite: the rows that passed are written by ADBC (Arrow's C driver) into a scratch database file
+# beside the staged file, attached under this name for the upsert and deleted afterwards.
+_SQLITE_LOAD_SCHEMA = "merge_load"
+_SQLITE_LOAD = sa.Table(
+    "rows", sa.MetaData(), sa.Column(Col.CODE, sa.String(100)), *_dossier_columns(), schema=_SQLITE_LOAD_SCHEMA
+)
 
 
-def _bulk_load(connection: Connection, table: sa.Table, rows: Iterable[pa.RecordBatch]) -> int:
-    """Load record batches into `table` the fastest way the warehouse takes them (COPY on PostgreSQL)."""
-    columns = [column.name for column in table.columns]
-    loaded = 0
+def _sqlite_scratch(staged_file: Path, rows: Iterable[pa.RecordBatch]) -> tuple[Path, int]:
+    """Write the rows into a fresh scratch SQLite file with ADBC's bulk ingest (C, Arrow-native).
+
+    Timestamps become SQLAlchemy's own "YYYY-MM-DD HH:MM:SS.ffffff" text by an Arrow cast, booleans
+    0/1. Per million rows: ~4 s, against ~15 s for Python's executemany.
+    """
+    scratch = staged_file.with_name(staged_file.name + ".merge.sqlite")
+    scratch.unlink(missing_ok=True)
+    as_text = {name for name in CANONICAL_COLUMNS if pa.types.is_timestamp(staging.SCHEMA.field(name).type)}
+    target = pa.schema(
+        [
+            pa.field(name, pa.string() if name in as_text else staging.SCHEMA.field(name).type)
+            for name in CANONICAL_COLUMNS
+        ]
+    )
+    counted = _Counted(rows)
+
+    def cast(batch: pa.RecordBatch) -> pa.RecordBatch:
+        arrays = [batch.column(name) for name in CANONICAL_COLUMNS]
+        return pa.RecordBatch.from_arrays(
+            [
+                array.cast(pa.string()) if name in as_text else array
+                for name, array in zip(CANONICAL_COLUMNS, arrays, strict=True)
+            ],
+            schema=target,
+        )
+
+    reader = pa.RecordBatchReader.from_batches(target, (cast(batch) for batch in counted))
+    with adbc_sqlite.connect(str(scratch)) as connection:
+        with connection.cursor() as cursor:
+            cursor.adbc_ingest(_SQLITE_LOAD.name, reader, mode="create")
+        connection.commit()
+    return scratch, counted.rows
+
+
+# A first load at least this big goes straight into an empty `dossiers` (see `_load_into_empty`).
+INITIAL_LOAD_MIN_ROWS = 100_000
+
+
+def _csv_chunks(
+    rows: Iterable[pa.RecordBatch], columns: Sequence[str], constants: Mapping[str, str]
+) -> Iterator[bytes]:
+    """Record batches as CSV for COPY, with constant columns (source, batch) appended."""
+    for batch in rows:
+        selected = batch.select(list(columns))
+        for name, value in constants.items():
+            selected = selected.append_column(name, pa.repeat(pa.scalar(value, pa.string()), batch.num_rows))
+        buffer = io.BytesIO()
+        pcsv.write_csv(selected, buffer, pcsv.WriteOptions(include_header=False))
+        yield buffer.getvalue()
+
+
+def _copy(
+    connection: Connection,
+    table: str,
+    rows: Iterable[pa.RecordBatch],
+    columns: Sequence[str],
+    constants: Mapping[str, str] | None = None,
+) -> int:
+    """PostgreSQL COPY of record batches into `table`, on the transaction's own connection."""
+    constants = constants or {}
+    names = [*columns, *constants]
+    counted = _Counted(rows)
     dbapi = connection.connection.driver_connection
-    if connection.dialect.name == "postgresql":
-        statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN (FORMAT csv)"
-        with dbapi.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
-            for batch in rows:
-                buffer = io.BytesIO()
-                pcsv.write_csv(batch.select(columns), buffer, pcsv.WriteOptions(include_header=False))
-                copy.write(buffer.getvalue())
-                loaded += batch.num_rows
-        return loaded
-    # SQLite: one executemany per record batch, values prepared column-wise by Arrow.
-    placeholders = ", ".join("?" for _ in columns)
-    statement = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({placeholders})"
-    cursor = dbapi.cursor()  # type: ignore[union-attr]
-    try:
-        for batch in rows:
-            values = []
-            for name in columns:
-                column = batch.column(name)
-                if pa.types.is_timestamp(column.type):
-                    column = pc.strftime(column, format=_SQLITE_TIME)
-                values.append(column.to_pylist())
-            cursor.executemany(statement, zip(*values, strict=True))
-            loaded += batch.num_rows
-    finally:
-        cursor.close()
+    statement = f"COPY {table} ({', '.join(names)}) FROM STDIN (FORMAT csv)"
+    with dbapi.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
+        for chunk in _csv_chunks(counted, columns, constants):
+            copy.write(chunk)
+    return counted.rows
+
+
+class _Counted:
+    """Passes record batches through, counting their rows."""
+
+    def __init__(self, rows: Iterable[pa.RecordBatch]) -> None:
+        self._rows = rows
+        self.rows = 0
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        for batch in self._rows:
+            self.rows += batch.num_rows
+            yield batch
+
+
+def _empty_for_initial_load(connection: Connection, staged_rows: int, min_rows: int) -> bool:
+    """Whether this merge may load straight into `dossiers`: PostgreSQL, a big batch, an empty table.
+
+    The table is locked first (ACCESS EXCLUSIVE, until the merge commits) and then found empty, so a
+    concurrent merge waits and then takes the upsert path.
+    """
+    if connection.dialect.name != "postgresql" or staged_rows < min_rows:
+        return False
+    if connection.execute(sa.select(sa.exists().select_from(dossiers))).scalar_one():
+        return False
+    connection.exec_driver_sql("LOCK TABLE dossiers IN ACCESS EXCLUSIVE MODE")
+    return not connection.execute(sa.select(sa.exists().select_from(dossiers))).scalar_one()
+
+
+def _load_into_empty(connection: Connection, rows: Iterable[pa.RecordBatch], source: str, batch_id: str) -> int:
+    """A first load into the empty, locked `dossiers` table (PostgreSQL).
+
+    COPY into the table itself, with its primary key and index dropped and rebuilt afterwards in the
+    same transaction: COPY writes rows in multi-row WAL records while INSERT … SELECT writes one per
+    row, and building an index once is several times cheaper than growing it row by row (5M rows:
+    merge 148 s → see README). The rows that passed validation have distinct codes; should two share
+    one, adding the primary key fails and the whole merge rolls back, the batch staying STAGED.
+    """
+    primary_key = connection.execute(
+        sa.text("SELECT conname FROM pg_constraint WHERE conrelid = 'dossiers'::regclass AND contype = 'p'")
+    ).scalar_one()
+    connection.exec_driver_sql(f'ALTER TABLE dossiers DROP CONSTRAINT "{primary_key}"')
+    for index in dossiers.indexes:
+        connection.execute(sa.schema.DropIndex(index))
+    loaded = _copy(connection, "dossiers", rows, list(CANONICAL_COLUMNS), {"source": source, "batch_id": batch_id})
+    connection.exec_driver_sql("SET LOCAL maintenance_work_mem = '256MB'")
+    connection.exec_driver_sql(f'ALTER TABLE dossiers ADD CONSTRAINT "{primary_key}" PRIMARY KEY ({Col.CODE.value})')
+    for index in dossiers.indexes:
+        connection.execute(sa.schema.CreateIndex(index))
+    connection.exec_driver_sql("ANALYZE dossiers")  # the period's aggregation runs next: give it statistics
     return loaded
 
 
-def merge_batch(engine: Engine, batch_id: str, staged_file: Path) -> int:
+def merge_batch(
+    engine: Engine, batch_id: str, staged_file: Path, initial_load_min_rows: int = INITIAL_LOAD_MIN_ROWS
+) -> int:
     """Upsert the batch's valid staged rows into `dossiers` and move the source's watermark.
 
     A stored dossier is replaced only by a version at least as new; quarantined records are skipped,
     so the good version already stored stays. One transaction: a crash leaves the batch STAGED and
-    its file in place. The rows are bulk-loaded into a temporary table first (COPY on PostgreSQL),
-    then upserted in one statement.
+    its file in place. The rows are bulk-loaded into a scratch table first (COPY into an UNLOGGED
+    table on PostgreSQL, ADBC into an attached scratch file on SQLite), then upserted in one
+    statement; a big first load into an empty table on PostgreSQL is copied straight in
+    (`_load_into_empty`).
     """
-    insert = _insert_for(engine)
-    value_columns = [name for name in CANONICAL_COLUMNS if name != Col.CODE]
-    with engine.begin() as connection:
+    with engine.connect() as connection:
         batch = connection.execute(sa.select(batches).where(batches.c.batch_id == batch_id)).mappings().one()
         if batch["state"] == "MERGED":
             return int(batch["merged"])
-        held_back = set(
-            connection.execute(sa.select(quarantine.c.record_key).where(quarantine.c.batch_id == batch_id)).scalars()
-        )
-        if connection.dialect.name == "sqlite":
-            # The default 2 MiB page cache thrashes on millions of rows keyed by text codes: give this
-            # connection 256 MiB (main and temporary database) for as long as it is pooled.
-            connection.exec_driver_sql("PRAGMA cache_size = -262144")
-            connection.exec_driver_sql("PRAGMA temp.cache_size = -262144")
-        load = _merge_table(connection.dialect.name, batch_id)
-        load.drop(connection, checkfirst=True)
-        load.create(connection)
-        merged = _bulk_load(connection, load, staging.read_batch(staged_file, sorted(held_back)))
-        source_rows = sa.select(
-            *[load.c[name] for name in CANONICAL_COLUMNS],
-            sa.literal(batch["source"]).label("source"),
-            sa.literal(batch_id).label("batch_id"),
-        ).where(sa.true())  # SQLite needs a WHERE to tell INSERT … SELECT … ON CONFLICT apart
-        # In code order, each page of the primary key is filled once instead of revisited at random.
-        source_rows = source_rows.order_by(load.c[Col.CODE])
-        statement = insert(dossiers).from_select([*CANONICAL_COLUMNS, "source", "batch_id"], source_rows)
-        statement = statement.on_conflict_do_update(
-            index_elements=[dossiers.c.code],
-            set_={name: statement.excluded[name] for name in [*value_columns, "source", "batch_id"]},
-            where=sa.or_(
-                dossiers.c.updated_at.is_(None),
-                statement.excluded[Col.UPDATED_AT] >= dossiers.c.updated_at,
-            ),
-        )
-        connection.execute(statement)
-        load.drop(connection)
-        quarantined = connection.execute(
-            sa.select(sa.func.count(sa.distinct(quarantine.c.record_key))).where(quarantine.c.batch_id == batch_id)
-        ).scalar_one()
-        connection.execute(
-            sa.update(batches)
-            .where(batches.c.batch_id == batch_id)
-            .values(state="MERGED", merged=merged, quarantined=quarantined, finished_at=utc_now())
-        )
-        state = insert(source_state).values(source=batch["source"], watermark=batch["window_to"], batch_id=batch_id)
-        connection.execute(
-            state.on_conflict_do_update(
-                index_elements=[source_state.c.source],
-                set_={"watermark": state.excluded.watermark, "batch_id": state.excluded.batch_id},
+        held_back = sorted(
+            set(
+                connection.execute(
+                    sa.select(quarantine.c.record_key).where(quarantine.c.batch_id == batch_id)
+                ).scalars()
             )
         )
+        connection.commit()
+        rows = staging.read_batch(staged_file, held_back)
+        if connection.dialect.name == "sqlite":
+            merged = _merge_sqlite(connection, batch, rows, staged_file)
+        else:
+            if _empty_for_initial_load(connection, int(batch["staged"] or 0), initial_load_min_rows):
+                merged = _load_into_empty(connection, rows, batch["source"], batch_id)
+            else:
+                load = _merge_table(batch_id)
+                load.drop(connection, checkfirst=True)
+                load.create(connection)
+                merged = _copy(connection, load.name, rows, [column.name for column in load.columns])
+                _upsert_from(connection, load, batch["source"], batch_id)
+                load.drop(connection)
+            _finish_merge(connection, batch, merged)
+            connection.commit()
     # Staging is scratch space: once merged, the batch's rows live in `dossiers`.
     staged_file.unlink(missing_ok=True)
     return int(merged)
+
+
+def _merge_sqlite(
+    connection: Connection, batch: sa.RowMapping, rows: Iterable[pa.RecordBatch], staged_file: Path
+) -> int:
+    """SQLite: rows into a scratch file (ADBC), attached while no transaction is open, upserted, detached."""
+    scratch, merged = _sqlite_scratch(staged_file, rows)
+    try:
+        # The default 2 MiB page cache thrashes on millions of rows keyed by text codes: give this
+        # connection 256 MiB for as long as it is pooled.
+        connection.exec_driver_sql("PRAGMA cache_size = -262144")
+        connection.exec_driver_sql(f"ATTACH DATABASE ? AS {_SQLITE_LOAD_SCHEMA}", (str(scratch),))
+        try:
+            _upsert_from(connection, _SQLITE_LOAD, batch["source"], batch["batch_id"])
+            _finish_merge(connection, batch, merged)
+            connection.commit()
+        except BaseException:
+            connection.rollback()
+            raise
+        finally:
+            connection.exec_driver_sql(f"DETACH DATABASE {_SQLITE_LOAD_SCHEMA}")
+            connection.commit()
+    finally:
+        scratch.unlink(missing_ok=True)
+    return merged
+
+
+def _upsert_from(connection: Connection, load: sa.Table, source: str, batch_id: str) -> None:
+    """Upsert the scratch table's rows into `dossiers` in code order; a stored newer version stays."""
+    insert = _insert_for(connection)
+    value_columns = [name for name in CANONICAL_COLUMNS if name != Col.CODE]
+    source_rows = sa.select(
+        *[load.c[name] for name in CANONICAL_COLUMNS],
+        sa.literal(source).label("source"),
+        sa.literal(batch_id).label("batch_id"),
+    ).where(sa.true())  # SQLite needs a WHERE to tell INSERT … SELECT … ON CONFLICT apart
+    # In code order, each page of the primary key is filled once instead of revisited at random.
+    source_rows = source_rows.order_by(load.c[Col.CODE])
+    statement = insert(dossiers).from_select([*CANONICAL_COLUMNS, "source", "batch_id"], source_rows)
+    statement = statement.on_conflict_do_update(
+        index_elements=[dossiers.c.code],
+        set_={name: statement.excluded[name] for name in [*value_columns, "source", "batch_id"]},
+        where=sa.or_(
+            dossiers.c.updated_at.is_(None),
+            statement.excluded[Col.UPDATED_AT] >= dossiers.c.updated_at,
+        ),
+    )
+    connection.execute(statement)
+
+
+def _finish_merge(connection: Connection, batch: sa.RowMapping, merged: int) -> None:
+    """Mark the batch MERGED and move its source's watermark (in the merge's transaction)."""
+    insert = _insert_for(connection)
+    batch_id = batch["batch_id"]
+    quarantined = connection.execute(
+        sa.select(sa.func.count(sa.distinct(quarantine.c.record_key))).where(quarantine.c.batch_id == batch_id)
+    ).scalar_one()
+    connection.execute(
+        sa.update(batches)
+        .where(batches.c.batch_id == batch_id)
+        .values(state="MERGED", merged=merged, quarantined=quarantined, finished_at=utc_now())
+    )
+    state = insert(source_state).values(source=batch["source"], watermark=batch["window_to"], batch_id=batch_id)
+    connection.execute(
+        state.on_conflict_do_update(
+            index_elements=[source_state.c.source],
+            set_={"watermark": state.excluded.watermark, "batch_id": state.excluded.batch_id},
+        )
+    )
 
 
 PROCEDURE_COLUMNS = (
