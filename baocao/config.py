@@ -10,12 +10,16 @@ import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from baocao.errors import ConfigurationError
 from baocao.periods import PeriodType, Regime
+
+if TYPE_CHECKING:
+    from transforms.signing import SigningKey
 
 CONFIG_ENV = "BAOCAO_CONFIG"
 
@@ -121,6 +125,9 @@ class CentralConfig:
     token: Secret
     format: SubmissionFormat
     retry: RetryPolicy
+    # The province's signing key and certificate when the central wants signed submissions; its repr
+    # shows the certificate's subject and thumbprint only.
+    signing: SigningKey | None = None
 
 
 @dataclass(frozen=True)
@@ -183,6 +190,32 @@ def _enum(kind: type[StrEnum], value: Any, where: str) -> Any:
         raise ConfigurationError(f"{where}: {value!r} is not one of {allowed}") from None
 
 
+SIGNING_KEYS = ("signing_key_env", "signing_cert_env", "signing_pkcs12_env", "signing_password_env")
+
+
+def _signing_key(table: Mapping[str, Any], base: Path, where: str) -> SigningKey | None:
+    """The signing key named in [central]: ``signing_key_env`` + ``signing_cert_env`` (PEM text or a
+    path each), or ``signing_pkcs12_env`` (a path or base64); ``signing_password_env`` if encrypted."""
+    if not any(name in table for name in SIGNING_KEYS):
+        return None
+    from transforms import signing  # cryptography and signxml are loaded only when signing is configured
+
+    def secret(name: str, what: str) -> Secret | None:
+        return read_secret(str(table[name]), f"{where} {what}") if name in table else None
+
+    try:
+        return signing.load_signing_key(
+            at=datetime.now(UTC),
+            base=base,
+            key=secret("signing_key_env", "signing key"),
+            certificate=secret("signing_cert_env", "signing certificate"),
+            pkcs12_bundle=secret("signing_pkcs12_env", "signing PKCS#12 bundle"),
+            password=secret("signing_password_env", "signing key password"),
+        )
+    except signing.SigningError as error:
+        raise ConfigurationError(f"{where}: {error}") from None
+
+
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     """Read and check the configuration file (default: $BAOCAO_CONFIG, then ./baocao.toml)."""
     chosen = Path(path or os.environ.get(CONFIG_ENV) or "baocao.toml").resolve()
@@ -203,6 +236,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         token=read_secret(_require(central_table, "token_env", f"{where} [central]"), "central endpoint token"),
         format=central_format,
         retry=_retry(central_table),
+        signing=_signing_key(central_table, base, f"{where} [central]"),
     )
 
     sources: dict[str, SourceConfig] = {}

@@ -2,6 +2,8 @@
 
 Everything lives in one work folder: the generated agency registry, the configuration file, the
 warehouse (SQLite), the sandbox's database, Airflow's home, the Data Docs and the rendered payloads.
+The demo signs: it makes the province a key and a self-signed certificate (``signing/``), pins the
+certificate at the sandbox and has the sandbox require signatures from the demo sender.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import sys
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import IO
 
@@ -30,6 +32,45 @@ DEMO_SENDER_NAME = "UBND tỉnh Mẫu"
 CLIENT_ID_ENV = "BAOCAO_DEMO_ONESTOP_CLIENT_ID"
 CLIENT_SECRET_ENV = "BAOCAO_DEMO_ONESTOP_CLIENT_SECRET"  # noqa: S105 - the variable's name, not a secret
 CENTRAL_TOKEN_ENV = "BAOCAO_DEMO_CENTRAL_TOKEN"  # noqa: S105 - the variable's name, not a secret
+SIGNING_KEY_ENV = "BAOCAO_DEMO_SIGNING_KEY"  # the path of the demo's private key (PEM)
+SIGNING_CERT_ENV = "BAOCAO_DEMO_SIGNING_CERT"  # the path of its self-signed certificate (PEM)
+
+
+def write_signing_identity(folder: Path, days: int = 30) -> tuple[Path, Path]:
+    """A fresh ECDSA P-256 key and a self-signed certificate for the demo sender: (key path, cert path)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    folder.mkdir(parents=True, exist_ok=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "VN"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, DEMO_SENDER_NAME),
+            x509.NameAttribute(NameOID.COMMON_NAME, f"{DEMO_SENDER} demo signing"),
+        ]
+    )
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=days))
+        .add_extension(x509.KeyUsage(True, True, False, False, False, False, False, False, False), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    key_path, cert_path = folder / "key.pem", folder / "cert.pem"
+    key_path.touch(mode=0o600)
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    return key_path, cert_path
 
 
 def free_port() -> int:
@@ -109,8 +150,12 @@ def write_config(
     central_url: str,
     fmt: str = "xml",
     retry: Mapping[str, float] | None = None,
+    signing: bool = False,
 ) -> None:
     retry_lines = "".join(f"{key} = {value}\n" for key, value in (retry or {}).items())
+    signing_lines = (
+        f'signing_key_env = "{SIGNING_KEY_ENV}"\nsigning_cert_env = "{SIGNING_CERT_ENV}"\n' if signing else ""
+    )
     path.write_text(
         f"""# Written by `baocao demo`: the simulated department system and the sandbox central endpoint.
 [province]
@@ -131,7 +176,7 @@ url = "{central_url}"
 token_env = "{CENTRAL_TOKEN_ENV}"
 format = "{fmt}"
 timeout_seconds = 20
-{retry_lines}
+{signing_lines}{retry_lines}
 [reports.TTHC_RESULTS]
 receiver_code = "000.00.00.G01"
 receiver_name = "Văn phòng Chính phủ"
@@ -168,8 +213,12 @@ def environment(
     onestop_args: tuple[str, ...] = (),
     central_args: tuple[str, ...] = (),
     fresh: bool = True,
+    signed: bool = True,
 ) -> Iterator[Environment]:
-    """Start the one-stop-shop simulator and the central sandbox on loopback, and write the config."""
+    """Start the one-stop-shop simulator and the central sandbox on loopback, and write the config.
+
+    ``signed``: the sandbox requires signatures from the demo sender and pins a fresh certificate,
+    and the configuration names the matching key."""
     if fresh and workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -178,6 +227,12 @@ def environment(
         CLIENT_SECRET_ENV: secrets.token_urlsafe(16),
         CENTRAL_TOKEN_ENV: secrets.token_urlsafe(24),
     }
+    signing_args: list[str] = []
+    if signed:
+        key_path, cert_path = write_signing_identity(workdir / "signing")
+        secrets_env[SIGNING_KEY_ENV] = str(key_path)
+        secrets_env[SIGNING_CERT_ENV] = str(cert_path)
+        signing_args = [f"--signature-required={DEMO_SENDER}", f"--sender-certificate={DEMO_SENDER}={cert_path}"]
     env = Environment(workdir=workdir, secrets_env=secrets_env)
     # This process reads the same configuration after the DAG run, so it needs the same variables.
     saved = {name: os.environ.get(name) for name in secrets_env}
@@ -229,6 +284,7 @@ def environment(
                 "--database-url",
                 f"sqlite:///{workdir / 'central-sandbox.db'}",
                 f"--sender={secrets_env[CENTRAL_TOKEN_ENV]}={DEMO_SENDER}",
+                *signing_args,
                 *central_args,
             ],
             central_port,
@@ -236,7 +292,7 @@ def environment(
         env.onestop_url = f"http://127.0.0.1:{onestop_port}"
         env.central_url = f"http://127.0.0.1:{central_port}/api/v1"
         env.config_path = workdir / "baocao.toml"
-        write_config(env.config_path, onestop_url=env.onestop_url, central_url=env.central_url, fmt=fmt)
+        write_config(env.config_path, onestop_url=env.onestop_url, central_url=env.central_url, fmt=fmt, signing=signed)
         yield env
     finally:
         env.stop()

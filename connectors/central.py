@@ -18,6 +18,8 @@ import requests
 from baocao.config import CentralConfig
 from connectors.http import HttpClient, TransientFault, retry_after_seconds
 
+JWS_SIGNATURE_HEADER = "JWS-Signature"  # central-api.md, "Signatures": the detached JWS of a JSON body
+
 
 class Verdict(StrEnum):
     ACCEPTED = "ACCEPTED"  # receipt in hand
@@ -60,8 +62,11 @@ class CentralClient:
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.central.token.value}"}
 
-    def submit(self, payload: bytes, idempotency_key: str, content_type: str) -> Answer:
-        """POST /submissions until a final answer or the retry budget is spent (RetriableError)."""
+    def submit(self, payload: bytes, idempotency_key: str, content_type: str, signature: str | None = None) -> Answer:
+        """POST /submissions until a final answer or the retry budget is spent (RetriableError).
+
+        ``signature`` is the detached JWS of a signed JSON payload, sent as ``JWS-Signature`` on every try.
+        """
         expected_sha256 = hashlib.sha256(payload).hexdigest()
 
         def read(response: requests.Response) -> Answer:
@@ -101,7 +106,12 @@ class CentralClient:
             read,
             "submission",
             data=payload,
-            headers={**self._headers(), "Content-Type": content_type, "Idempotency-Key": idempotency_key},
+            headers={
+                **self._headers(),
+                "Content-Type": content_type,
+                "Idempotency-Key": idempotency_key,
+                **({JWS_SIGNATURE_HEADER: signature} if signature else {}),
+            },
         )
 
     def receipts(self, report_type: str, period_id: str) -> list[dict[str, Any]]:

@@ -26,7 +26,7 @@ from simulators.central.errors import ApiError, error_body
 from simulators.central.model import BODY_MEMBER
 from simulators.central.service import API_BASE_PATH, CentralService, json_bytes
 from simulators.central.settings import FAULT_MODES, Settings
-from simulators.central.signatures import SignatureVerifier, UnenforcedSignatureVerifier
+from simulators.central.signatures import PinnedCertificateVerifier, SignatureVerifier
 from simulators.central.storage import ModeState, Storage, create_database_engine
 
 logger = logging.getLogger(__name__)
@@ -40,11 +40,11 @@ def create_app(settings: Settings, verifier: SignatureVerifier | None = None) ->
     """Build the sandbox application; creates its tables and writes the configured fault mode."""
     storage = Storage(create_database_engine(settings.database_url, settings.database_schema))
     storage.create_tables()
-    service = CentralService(settings, storage, verifier or UnenforcedSignatureVerifier())
+    service = CentralService(settings, storage, verifier or PinnedCertificateVerifier(settings))
     storage.write_mode(service.initial_mode())
-    unsigned = sorted(sender for sender, required in settings.signature_required.items() if required)
-    if unsigned:
-        logger.warning("signature_required is set for %s, but the sandbox does not verify signatures yet", unsigned)
+    signing = sorted(sender for sender, required in settings.signature_required.items() if required)
+    if signing:
+        logger.info("signatures required from %s (verified against their pinned certificates)", signing)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -2,7 +2,9 @@
 
 ``python -m simulators.central --port 8766 --database-url sqlite:///var/central.sqlite3
 --sender TOKEN=000.00.00.H99`` prints the base URL and serves until SIGTERM/SIGINT. With
-``--workers N`` several processes serve one socket and share the database.
+``--workers N`` several processes serve one socket and share the database. ``--sender-certificate
+000.00.00.H99=cert.pem --signature-required 000.00.00.H99`` pins a sender's certificate and makes
+it sign.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Final, cast
 
@@ -124,6 +127,16 @@ def _parse_sender(value: str) -> tuple[str, str]:
     return token, sender
 
 
+def _parse_certificate(value: str) -> tuple[str, str]:
+    sender, separator, path = value.partition("=")
+    if not separator or not sender or not path:
+        raise argparse.ArgumentTypeError("expected AGENCY_CODE=CERTIFICATE.pem")
+    try:
+        return sender, Path(path).read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError) as error:
+        raise argparse.ArgumentTypeError(f"cannot read the certificate of sender {sender}: {error}") from None
+
+
 def _argument_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m simulators.central", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
@@ -136,7 +149,11 @@ def _argument_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     parser.add_argument(
         "--signature-required", action="append", default=[], metavar="CODE",
-        help="sender code that must sign (recorded; not enforced yet)",
+        help="sender code that must sign (needs --sender-certificate for it; repeatable)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--sender-certificate", type=_parse_certificate, action="append", default=[], metavar="CODE=PEMFILE",
+        help="the sender's pinned X.509 certificate (PEM), the only one its signatures are checked with",
     )  # fmt: skip
     parser.add_argument("--processing-delay", type=float, default=0.0, help="seconds per new submission")
     parser.add_argument("--mode", choices=FAULT_MODES, default="normal")
@@ -152,17 +169,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Serve in the foreground until SIGTERM/SIGINT; prints the base URL first."""
     arguments = _argument_parser().parse_args(argv)
     logging.basicConfig(level=arguments.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = Settings(
-        database_url=arguments.database_url,
-        database_schema=arguments.database_schema,
-        tokens=dict(arguments.sender),
-        signature_required={code: True for code in arguments.signature_required},
-        processing_delay=arguments.processing_delay,
-        fault_mode=cast(FaultMode, arguments.mode),
-        retry_after=arguments.retry_after,
-        overload_share=arguments.overload_share,
-        admin_token=arguments.admin_token,
-    )
+    try:
+        settings = Settings(
+            database_url=arguments.database_url,
+            database_schema=arguments.database_schema,
+            tokens=dict(arguments.sender),
+            signature_required={code: True for code in arguments.signature_required},
+            certificates=dict(arguments.sender_certificate),
+            processing_delay=arguments.processing_delay,
+            fault_mode=cast(FaultMode, arguments.mode),
+            retry_after=arguments.retry_after,
+            overload_share=arguments.overload_share,
+            admin_token=arguments.admin_token,
+        )
+    except ValueError as error:  # e.g. a sender that must sign without a registered certificate
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     if not settings.tokens:
         print("warning: no --sender TOKEN=CODE given; every request will get 401", file=sys.stderr)
     sock = _loopback_socket(arguments.host, arguments.port)

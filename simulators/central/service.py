@@ -1,8 +1,11 @@
 """The central's handling of one submission, from idempotency claim to receipt (central-api.md).
 
 Order of checks for a new key: well-formed (400 MALFORMED) -> envelope sender is the token's
-(403) -> schema (422 SCHEMA_INVALID) -> signature hook (422 SIGNATURE_INVALID, not enforced yet) ->
-business rules (422 RULE_FAILED) -> versions (200 duplicate / 409 VERSION_CONFLICT / 201). Every
+(403) -> signature (422 SIGNATURE_INVALID) -> schema (422 SCHEMA_INVALID) -> business rules (422
+RULE_FAILED) -> versions (200 duplicate / 409 VERSION_CONFLICT / 201). The signature comes before
+the schema so that a document the signature does not cover is refused as such (a relocated or
+second signature also breaks the XSD), and so that schema, rules and versions read only what was
+signed (``Verification.signed``) once a signature is verified. Every
 answer from that point on is stored under the key and replayed for a byte-identical retry; an
 unexpected failure releases the key instead, so the retry is processed afresh.
 """
@@ -208,16 +211,16 @@ class CentralService:
                 errors.SENDER_MISMATCH,
                 f"the token belongs to sender {sender}, the envelope names {claimed_sender}",
             )
+        verification = self.verifier.verify(sender=sender, body=body, parsed=parsed, headers=headers)
+        if verification.problems:
+            raise ApiError(422, errors.SIGNATURE_INVALID, "the signature is missing or invalid", verification.problems)
+        if verification.signed is not None:
+            parsed = verification.signed  # from here on only what the signature covers is read
         validate_schema(parsed)
         document = canonical_document(parsed)
         submission = build_submission(style, document)
         if submission.header.sender_code != sender:  # the schema-valid sender, in case the hint missed
             raise ApiError(403, errors.SENDER_MISMATCH, f"the token belongs to sender {sender}")
-        if self.settings.requires_signature(sender):
-            # Plug-in point for signature verification (not enforced by the default verifier yet).
-            problems = self.verifier.verify(sender=sender, body=body, parsed=parsed, headers=headers)
-            if problems:
-                raise ApiError(422, errors.SIGNATURE_INVALID, "the signature is missing or invalid", problems)
         violations = check_business_rules(submission)
         if violations:
             details = [

@@ -1,6 +1,7 @@
 """Configuration of the central sandbox: one frozen object, read once at the edge.
 
-Tokens are secrets: they are kept out of ``repr`` and never logged.
+Tokens are secrets: they are kept out of ``repr`` and never logged. Senders' certificates are public
+but pinned: the sandbox verifies a sender's signatures with its registered certificate only.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Final, Literal, cast
+
+from cryptography import x509
 
 FaultMode = Literal["normal", "maintenance", "overload"]
 FAULT_MODES: Final[tuple[str, ...]] = ("normal", "maintenance", "overload")
@@ -24,7 +27,9 @@ class Settings:
     """Everything the sandbox needs to run.
 
     ``tokens`` maps a bearer token to the one sender agency code it belongs to;
-    ``signature_required`` maps a sender code to whether it must sign (not enforced yet);
+    ``signature_required`` maps a sender code to whether it must sign; ``certificates`` maps a sender code
+    to its pinned X.509 certificate (PEM text), the only one its signatures are verified against (a
+    sender that must sign needs one);
     ``fault_mode``/``retry_after``/``overload_share`` inject 503/429 answers (``overload_share`` is the
     share of requests refused in overload mode); ``processing_delay`` (seconds) keeps every new
     submission "in progress" that long. ``database_schema`` puts the tables in a PostgreSQL schema.
@@ -33,6 +38,7 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     tokens: Mapping[str, str] = field(default_factory=dict, repr=False)
     signature_required: Mapping[str, bool] = field(default_factory=dict)
+    certificates: Mapping[str, str] = field(default_factory=dict, repr=False)
     processing_delay: float = 0.0
     fault_mode: FaultMode = "normal"
     retry_after: int = 2
@@ -49,6 +55,19 @@ class Settings:
         # Copies behind read-only views: the object is frozen all the way down.
         object.__setattr__(self, "tokens", MappingProxyType(dict(self.tokens)))
         object.__setattr__(self, "signature_required", MappingProxyType(dict(self.signature_required)))
+        object.__setattr__(self, "certificates", MappingProxyType(dict(self.certificates)))
+        for sender, pem in self.certificates.items():
+            try:
+                found = x509.load_pem_x509_certificates(pem.encode("ascii"))
+            except (ValueError, UnicodeEncodeError):
+                raise ValueError(f"the certificate registered for sender {sender} is not PEM") from None
+            if len(found) != 1:
+                raise ValueError(f"register exactly one certificate for sender {sender}, not {len(found)}")
+        unpinned = sorted(
+            s for s, required in self.signature_required.items() if required and s not in self.certificates
+        )
+        if unpinned:
+            raise ValueError(f"senders {unpinned} must sign but have no registered certificate")
         if self.fault_mode not in FAULT_MODES:
             raise ValueError(f"fault_mode must be one of {FAULT_MODES}, not {self.fault_mode!r}")
         if self.retry_after < 0 or self.processing_delay < 0:
@@ -74,12 +93,18 @@ class Settings:
     def requires_signature(self, sender: str) -> bool:
         return bool(self.signature_required.get(sender, False))
 
+    def certificate_for(self, sender: str) -> x509.Certificate | None:
+        """The sender's pinned certificate, or None when none is registered."""
+        pem = self.certificates.get(sender)
+        return None if pem is None else x509.load_pem_x509_certificate(pem.encode("ascii"))
+
     def to_json(self) -> str:
         """Serialise (including secrets) to hand the settings to worker processes."""
         data: dict[str, Any] = {
             "database_url": self.database_url,
             "tokens": dict(self.tokens),
             "signature_required": dict(self.signature_required),
+            "certificates": dict(self.certificates),
             "processing_delay": self.processing_delay,
             "fault_mode": self.fault_mode,
             "retry_after": self.retry_after,
