@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,8 @@ log = logging.getLogger(__name__)
 
 ROOT_TAG = "DanhMucTTHC"
 RECORD_TAG = "ThuTuc"
-XINCLUDE_NAMESPACE = "http://www.w3.org/2001/XInclude"
+# The XInclude namespace, and the draft one libxml2 still honours.
+XINCLUDE_NAMESPACES = frozenset({"http://www.w3.org/2001/XInclude", "http://www.w3.org/2003/XInclude"})
 
 # Source element → REST procedure field (department-systems.md §1).
 FIELD_NAMES = {
@@ -70,6 +72,31 @@ class XmlLimits:
     max_bytes: int = 50 * 1024 * 1024
     max_depth: int = 32
     max_elements: int = 1_000_000
+    # The longest tag (with its attributes), comment or processing instruction; a catalogue's are < 1 kB.
+    # Expat (2.5 here) re-scans a token that spans the 16 kB chunks it is fed from its start at every
+    # chunk, so a long one costs time quadratic in its length (CVE-2023-52425: a 12 MB attribute took
+    # 9 s, a 50 MB one would take minutes); up to 1 MiB that is a few milliseconds.
+    max_token_bytes: int = 1024 * 1024
+
+
+def _long_token(data: bytes, limit: int) -> str | None:
+    """What in `data` is a tag, comment or processing instruction longer than `limit` bytes, or None.
+    A tag holds no '<' (not even in its attribute values, where '>' may stand), so a long one is a
+    long run without '<' (as is a long text, which no catalogue field is either). Linear: the runs
+    scanned from each '<' to the next never overlap."""
+    found = re.compile(rb"<[^<]{%d}" % limit).search(data)
+    if found:
+        return f"a tag or text of more than {limit} bytes at byte {found.start()}"
+    for opening, closing, what in ((b"<!--", b"-->", "comment"), (b"<?", b"?>", "processing instruction")):
+        start = data.find(opening)
+        while start >= 0:
+            end = data.find(closing, start + len(opening))
+            if (end if end >= 0 else len(data)) - start > limit:
+                return f"a {what} of more than {limit} bytes at byte {start}"
+            if end < 0:
+                break
+            start = data.find(opening, end + len(closing))
+    return None
 
 
 def parse_catalogue(data: bytes, source: str, limits: XmlLimits | None = None) -> ReadResult:
@@ -77,6 +104,9 @@ def parse_catalogue(data: bytes, source: str, limits: XmlLimits | None = None) -
     limits = limits or XmlLimits()
     if len(data) > limits.max_bytes:
         raise CatalogueError(f"catalogue {source}: {len(data)} bytes, more than the limit of {limits.max_bytes}")
+    long_token = _long_token(data, limits.max_token_bytes)
+    if long_token:
+        raise CatalogueError(f"catalogue {source}: holds {long_token}, which is refused")
     records: list[dict[str, Any]] = []
     rejects: list[RuleFailure] = []
     skipped: list[RuleFailure] = []
@@ -114,7 +144,7 @@ def _records(data: bytes, source: str, limits: XmlLimits, skipped: list[RuleFail
             depth += 1
             elements += 1
             namespace, name = _local(element.tag)
-            if namespace == XINCLUDE_NAMESPACE:
+            if namespace in XINCLUDE_NAMESPACES:
                 raise CatalogueError(f"catalogue {source}: uses XInclude ({name}), which is refused")
             if depth > limits.max_depth:
                 raise CatalogueError(f"catalogue {source}: elements nested deeper than {limits.max_depth} levels")

@@ -28,6 +28,10 @@ NAMESPACE = "urn:x-cchc:submission:1"
 SCHEMA_VERSION = "1.0"
 XML_CONTENT_TYPE = "application/xml; charset=utf-8"
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
+# central-api.md: a body of more than 10 MiB gets 413; such a payload is refused before it is frozen.
+MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
+# The XInclude namespace, and the draft one libxml2 still honours.
+XINCLUDE_NAMESPACES = ("http://www.w3.org/2001/XInclude", "http://www.w3.org/2003/XInclude")
 
 
 class SchemaError(FatalError):
@@ -184,12 +188,25 @@ def _tthc_xml_body(body: etree._Element, report: pd.DataFrame) -> None:
             etree.SubElement(body, q + "Total", _xml_counts(row))
 
 
+def _check_size(what: str, payload: bytes) -> None:
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise SchemaError(what, [f"{len(payload)} bytes, more than the central's limit of {MAX_PAYLOAD_BYTES}"])
+
+
 def validate_xml(payload: bytes) -> None:
+    _check_size("XML submission", payload)
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
     try:
         document = etree.fromstring(payload, parser)
     except etree.XMLSyntaxError as error:
         raise SchemaError("XML submission", [f"not well-formed: {error}"]) from None
+    # The renderer writes neither; a payload with one was not made here (or was tampered with), and
+    # the central refuses both. Nothing is fetched either way: the parser loads no DTD and no network.
+    docinfo: Any = document.getroottree().docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None or docinfo.externalDTD is not None:
+        raise SchemaError("XML submission", ["has a DOCTYPE/DTD, which no submission carries"])
+    if next(document.iter(*(f"{{{namespace}}}*" for namespace in XINCLUDE_NAMESPACES)), None) is not None:
+        raise SchemaError("XML submission", ["uses XInclude, which no submission carries"])
     schema = xml_schema()
     if not schema.validate(document):
         raise SchemaError(
@@ -261,6 +278,7 @@ def render_tthc_json(envelope: Envelope, report: pd.DataFrame) -> bytes:
 
 
 def validate_json(payload: bytes) -> None:
+    _check_size("JSON submission", payload)
     try:
         document = json.loads(payload)
     except ValueError as error:
