@@ -2,7 +2,9 @@
 
 Shared by the department-system connectors and the central endpoint client. A call is retried on
 connection faults, timeouts, bodies cut off mid-way, 429 and 502/503/504; anything else returns to
-the caller, which decides what the status means.
+the caller, which decides what the status means. Every request carries a connect and a read
+timeout (a caller cannot switch them off), so a server that accepts the connection and never
+answers costs at most one timeout per try.
 """
 
 from __future__ import annotations
@@ -55,11 +57,17 @@ def retry_after_seconds(response: requests.Response) -> float | None:
     return max(0.0, moment.timestamp() - time.time())
 
 
+# Workers told the same Retry-After would all come back in the same instant: each waits a little
+# longer (up to this share of Retry-After, within the backoff cap) so that they arrive spread out.
+RETRY_AFTER_SPREAD = 0.1
+
+
 @dataclass
 class Backoff:
     """Capped exponential backoff with full jitter, never shorter than the server's Retry-After.
 
-    The cap bounds our own backoff only: a server's Retry-After is always honoured in full.
+    The cap bounds our own backoff only: a server's Retry-After is always honoured in full, plus a
+    small jitter of its own (RETRY_AFTER_SPREAD) so that many clients do not return together.
     """
 
     policy: RetryPolicy
@@ -72,7 +80,8 @@ class Backoff:
         delay = self.rng.uniform(0, ceiling)
         fault = state.outcome.exception() if state.outcome else None
         if isinstance(fault, TransientFault) and fault.retry_after is not None:
-            delay = max(delay, fault.retry_after)
+            spread = self.rng.uniform(0, min(ceiling, RETRY_AFTER_SPREAD * fault.retry_after))
+            delay = max(delay, fault.retry_after + spread)
         return delay
 
 
@@ -154,11 +163,18 @@ class HttpClient:
             ) from fault
 
     def _once(self, method: str, url: str, read: Callable[[requests.Response], T], **kwargs: Any) -> T:
-        kwargs.setdefault("timeout", self.policy.timeout_seconds)
+        # (connect, read): a caller may shorten them, never remove them (requests waits forever on None).
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = (self.policy.timeout_seconds, self.policy.timeout_seconds)
         try:
             response = self.session.request(method, url, **kwargs)
         except (requests.ConnectionError, requests.Timeout) as error:
             raise TransientFault(f"{type(error).__name__}: {error}") from error
+        except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError) as error:
+            # The body was cut off mid-way (fewer bytes than Content-Length, a broken chunk). Like a
+            # timeout, the server may have acted on the request: retrying is safe because every call
+            # made through this client is (GETs, the token request, POSTs with an Idempotency-Key).
+            raise TransientFault(f"answer cut off mid-body: {type(error).__name__}: {error}") from error
         if response.status_code in RETRIABLE_STATUSES:
             raise TransientFault(f"HTTP {response.status_code}", retry_after_seconds(response))
         return read(response)
