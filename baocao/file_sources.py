@@ -8,6 +8,9 @@ Commune dossiers are records like any source's: mapped to the canonical dossier 
 mapping (the `hoso` mapping by default), staged, then validated and merged by the common path. A
 row the reader rejects is quarantined and the rest go on; a file that cannot be read at all
 (encoding, header) stops the batch, since none of its rows can be trusted.
+Petitions (the feedback system's export, for SERVICE_INDEX) are stored by extract itself: rows the
+reader or the petition checks reject are quarantined, the rest are upserted by petition code (a
+re-export replaces the stored row), and a refused file leaves every stored petition in place.
 """
 
 from __future__ import annotations
@@ -15,22 +18,31 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-from collections.abc import Callable, Sequence
-from datetime import datetime
+from collections.abc import Callable, Mapping, Sequence
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any, NoReturn
 
 import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from baocao import warehouse, yearly
 from baocao.config import Config, ReportType, SourceConfig
 from baocao.errors import BaocaoError, ConfigurationError, DataQualityError, RetriableError, RuleFailure
 from baocao.periods import Period, PeriodType, Regime, parse_period
+from baocao.registry import load_registry
 from connectors.catalogue_xml import CatalogueError, ReadResult, read_catalogue_file, read_catalogue_url
-from connectors.spreadsheets import SpreadsheetError, read_commune_csv, read_egov_workbook, read_ict_workbook
+from connectors.spreadsheets import (
+    SpreadsheetError,
+    read_commune_csv,
+    read_egov_workbook,
+    read_ict_workbook,
+    read_petition_csv,
+)
 from connectors.sql_legacy import HOSO_FIELD_MAP, HOSO_VALUE_MAPS
-from transforms.canonical import canonical_frame, canonical_record, deduplicate_latest
+from transforms.canonical import PERSONAL_FIELDS, canonical_frame, canonical_record, deduplicate_latest
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +50,11 @@ CATALOGUE_XML = "catalogue_xml"
 ICT_WORKBOOK = "ict_workbook"
 EGOV_WORKBOOK = "egov_workbook"
 COMMUNE_CSV = "commune_csv"
+PETITION_CSV = "petition_csv"
 # Stored whole when read (no dossiers: nothing for the dossier suite to validate or merge).
 WHOLE_FILE_KINDS = (CATALOGUE_XML, ICT_WORKBOOK, EGOV_WORKBOOK)
+# Stored by extract itself, no dossiers either: the whole files, and petitions (upserted by code).
+STORED_FILE_KINDS = (*WHOLE_FILE_KINDS, PETITION_CSV)
 # Dossier exports: staged like any pull, then validated and merged.
 DOSSIER_FILE_KINDS = (COMMUNE_CSV,)
 
@@ -64,6 +79,8 @@ def extract_file(
             _store_scores(config, engine, source, batch_id, period_id)
         elif source.kind == COMMUNE_CSV:
             _stage_commune_dossiers(engine, source, batch_id, stage)
+        elif source.kind == PETITION_CSV:
+            _store_petitions(config, engine, source, batch_id)
         else:
             raise ConfigurationError(f"source {source.name}: kind {source.kind!r} is not a file source extract reads")
     except BaocaoError as error:
@@ -303,3 +320,172 @@ def _stage_commune_dossiers(engine: Engine, source: SourceConfig, batch_id: str,
         staged,
         len(rejected),
     )
+
+
+# ---------------------------------------------------------------- petition exports (SERVICE_INDEX)
+
+# Stored column ← the export's column (department-systems.md §4). The export's columns are fixed, and
+# only these six are read: names or phone numbers a system might add never reach the warehouse.
+PETITION_FIELDS: Mapping[str, str] = {
+    "code": "ma_phan_anh",
+    "agency_code": "ma_donvi",
+    "received_at": "ngay_nhan",
+    "due_at": "han_tra_loi",
+    "answered_at": "ngay_tra_loi",
+    "satisfied": "hai_long",
+}
+
+
+def _check_petition_mapping(source: SourceConfig) -> None:
+    """A petition source takes no field mapping; one naming a personal field is refused by name, as for dossiers."""
+    personal = sorted(field for field in source.fields.values() if field.split(".")[0] in PERSONAL_FIELDS)
+    if personal:
+        raise ConfigurationError(
+            f"source {source.name}: the mapping sends personal field(s) {', '.join(personal)} into the warehouse"
+        )
+    if source.fields or source.values:
+        raise ConfigurationError(
+            f"source {source.name}: a petition export has fixed columns ({', '.join(PETITION_FIELDS.values())}); "
+            "remove [sources.fields] and [sources.values]"
+        )
+
+
+def _as_moment(value: date, end_of_day: bool = False) -> datetime:
+    """A reader value as a naive local time: a bare date is its day's first instant, or its last (deadlines)."""
+    if isinstance(value, datetime):
+        return value
+    return datetime.combine(value, time.max if end_of_day else time.min)
+
+
+def _before(later: date, earlier: date) -> bool:
+    """Whether `later` is before `earlier`; by day when either side gives only a date."""
+    if isinstance(later, datetime) and isinstance(earlier, datetime):
+        return later < earlier
+    return _day(later) < _day(earlier)
+
+
+def _day(value: date) -> date:
+    return value.date() if isinstance(value, datetime) else value
+
+
+def _petition(
+    record: Mapping[str, Any], where: str, agencies: set[str], source: SourceConfig, batch_id: str
+) -> dict[str, Any] | RuleFailure:
+    """The stored row of a petition the reader accepted, or the first rule it breaks.
+
+    The reader checks each value; what it leaves open is checked here: the agency must be in the
+    registry (as for dossiers), and the deadline, which the index counts by, must be present and
+    neither it nor the answer may come before the petition was received.
+    """
+    row: dict[str, Any] = {column: record.get(field) for column, field in PETITION_FIELDS.items()}
+    key = f"{where} (ma_phan_anh {row['code']})"
+    received, due, answered = row["received_at"], row["due_at"], row["answered_at"]
+    if row["agency_code"] not in agencies:
+        return RuleFailure("petition.agency_unknown", key, f"ma_donvi {row['agency_code']} is not in the registry")
+    if due is None:
+        return RuleFailure("petition.deadline_missing", key, "no han_tra_loi: the petition cannot be placed")
+    if _before(due, received):
+        return RuleFailure("petition.due_before_received", key, f"han_tra_loi {due} is before ngay_nhan {received}")
+    if answered is not None and _before(answered, received):
+        return RuleFailure(
+            "petition.answered_before_received", key, f"ngay_tra_loi {answered} is before ngay_nhan {received}"
+        )
+    return {
+        **row,
+        "received_at": _as_moment(received),
+        # "Answer by 11/03" means until 24:00 of that day; a time given is the deadline itself.
+        "due_at": _as_moment(due, end_of_day=True),
+        # An answer dated without an hour counts from the start of its day (on time on the deadline's day).
+        "answered_at": None if answered is None else _as_moment(answered),
+        "source": source.name,
+        "batch_id": batch_id,
+    }
+
+
+def _store_petitions(config: Config, engine: Engine, source: SourceConfig, batch_id: str) -> None:
+    """Read the export(s), quarantine the rows that break a rule, upsert the rest by petition code.
+
+    A file that cannot be read (encoding, header) or whose rows were all rejected is refused, and with
+    it the batch: nothing is written, and what was stored before stays. Files of a drop folder are read
+    in name order; a petition listed in two of them is taken from the later file (exports named by date).
+    """
+    _check_petition_mapping(source)
+    kept = "the petitions stored before are kept"
+    try:
+        results = [read_petition_csv(path) for path in _files(source, (".csv",), "petition export")]
+    except SpreadsheetError as error:
+        _refused_read(engine, source, batch_id, error, "petition.refused")
+        raise
+    refused = [result.rejects[0] for result in results if result.refused_whole]
+    rejected = [failure for result in results if not result.refused_whole for failure in result.rejects]
+    if refused:
+        _refuse(engine, source, batch_id, [*refused, *rejected], kept)
+    agencies = set(load_registry(config.agencies_file).codes)
+    rows: dict[str, dict[str, Any]] = {}
+    unsound: list[RuleFailure] = []
+    for result in results:
+        sound = 0
+        for record in result.records:
+            petition = _petition(record, f"petition {result.source}", agencies, source, batch_id)
+            if isinstance(petition, RuleFailure):
+                rejected.append(petition)
+                continue
+            sound += 1
+            rows[petition["code"]] = petition
+        if (result.records or result.rejects) and not sound:
+            unsound.append(
+                RuleFailure("petition.no_sound_rows", f"petition {result.source} (whole file)", "no row kept")
+            )
+    if unsound:
+        # Storing nothing would make the file look like a period without petitions (full points).
+        _refuse(engine, source, batch_id, [*unsound, *rejected], kept)
+    stored = upsert_petitions(engine, list(rows.values()))
+    quarantined = 0
+    if rejected:
+        quarantined = warehouse.record_quarantine(
+            engine, batch_id, source.name, [(f.record, f.rule, f.detail) for f in rejected], stage="extract"
+        )
+        for failure in rejected[:20]:
+            log.warning("source %s: %s quarantined: %s (%s)", source.name, failure.record, failure.rule, failure.detail)
+    pulled = sum(len(result.records) + len(result.rejects) for result in results)
+    warehouse.finish_file_batch(engine, batch_id, "STORED", pulled=pulled, stored=stored, quarantined=quarantined)
+    log.info(
+        "source %s: batch %s read %d file(s) (%s): %d petition(s) stored, %d quarantined",
+        source.name,
+        batch_id,
+        len(results),
+        ", ".join(f"{result.source} {result.encoding}" for result in results),
+        stored,
+        quarantined,
+    )
+
+
+def upsert_petitions(engine: Engine, rows: Sequence[Mapping[str, Any]]) -> int:
+    """Insert or replace petitions by code in one transaction (an export has no change time: the newest read wins)."""
+    table = warehouse.petitions
+    insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+    statement = insert(table)
+    statement = statement.on_conflict_do_update(
+        index_elements=[table.c.code],
+        set_={column.name: statement.excluded[column.name] for column in table.columns if column.name != "code"},
+    )
+    with engine.begin() as connection:
+        for offset in range(0, len(rows), 5000):
+            connection.execute(statement, [dict(row) for row in rows[offset : offset + 5000]])
+    return len(rows)
+
+
+def delivered_petition_sources(config: Config, engine: Engine, report_type: ReportType) -> tuple[str, ...]:
+    """The report's petition sources that have stored an export: SERVICE_INDEX's petition metrics are
+    connected only with one (configured but never delivered would read as "no petitions", full points)."""
+    configured = [name for name in config.report(report_type).sources if config.source(name).kind == PETITION_CSV]
+    if not configured:
+        return ()
+    b = warehouse.batches.c
+    with engine.connect() as connection:
+        found = set(
+            connection.execute(
+                sa.select(b.source).where(b.kind == PETITION_CSV, b.state == "STORED", b.source.in_(configured))
+            ).scalars()
+        )
+    return tuple(name for name in configured if name in found)

@@ -16,7 +16,7 @@ import random
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from openpyxl import Workbook
 from openpyxl.worksheet.worksheet import Worksheet
 
 from simulators.onestop import names
-from transforms.vietnamese import encode_text, format_datetime, format_number
+from transforms.vietnamese import encode_text, format_date, format_datetime, format_number
 
 DEPARTMENT_SHEET = "Sở ban ngành"
 DISTRICT_SHEET = "UBND cấp huyện"
@@ -485,12 +485,20 @@ def write_commune_csv(path: Path | str, rows: Iterable[dict[str, Any]] | None = 
 # ---------------------------------------------------------------- petitions (CSV)
 
 
-def petitions(count: int = 20, seed: int = 3, *, agency_code: str = "000.00.01.H99") -> list[dict[str, Any]]:
-    """Petitions (phản ánh, kiến nghị) received by an agency: answered or not, rated or not."""
+def petitions(
+    count: int = 20,
+    seed: int = 3,
+    *,
+    agency_code: str = "000.00.01.H99",
+    start: datetime = datetime(2019, 3, 1, 8),
+    days: int = 200,
+) -> list[dict[str, Any]]:
+    """Petitions (phản ánh, kiến nghị) received by an agency from `start` over `days` days: answered
+    (on time or late) or not, rated or not; a 10-day deadline."""
     chooser = random.Random(seed)
     rows: list[dict[str, Any]] = []
     for number in range(1, count + 1):
-        received = datetime(2019, 3, 1, 8) + timedelta(days=chooser.randrange(0, 200), minutes=chooser.randrange(600))
+        received = start + timedelta(days=chooser.randrange(0, days), minutes=chooser.randrange(600))
         deadline = received + timedelta(days=10)
         answered = received + timedelta(days=chooser.randrange(1, 14)) if chooser.random() < 0.85 else None
         satisfied = None if answered is None or chooser.random() < 0.3 else int(chooser.random() < 0.8)
@@ -507,11 +515,76 @@ def petitions(count: int = 20, seed: int = 3, *, agency_code: str = "000.00.01.H
     return rows
 
 
+def _petition_cells(row: dict[str, Any]) -> dict[str, Any]:
+    """Dates without a time as the feedback system writes them (`dd/mm/yyyy`); times go through `_csv_value`."""
+    return {
+        column: format_date(value) if isinstance(value, date) and not isinstance(value, datetime) else value
+        for column, value in row.items()
+    }
+
+
 def petition_csv(rows: Iterable[dict[str, Any]], encoding: str = "utf-8", delimiter: str = ";") -> bytes:
-    return _csv_bytes(PETITION_COLUMNS, rows, encoding, delimiter)
+    return _csv_bytes(PETITION_COLUMNS, (_petition_cells(row) for row in rows), encoding, delimiter)
 
 
 def write_petition_csv(path: Path | str, rows: Iterable[dict[str, Any]] | None = None, **options: Any) -> Path:
     path = Path(path)
     path.write_bytes(petition_csv(petitions() if rows is None else rows, **options))
+    return path
+
+
+def bad_petitions(
+    agency_code: str = "000.00.01.H99", received: datetime = datetime(2026, 8, 3, 9)
+) -> list[dict[str, Any]]:
+    """Rows a feedback system lets through and the pipeline must quarantine, one per fault, in this order:
+    no petition code; an answer dated before the petition was received; a `hai_long` that is neither
+    1, 0 nor empty."""
+    deadline = received + timedelta(days=10)
+    return [
+        {
+            "ma_phan_anh": None,
+            "ma_donvi": agency_code,
+            "ngay_nhan": received,
+            "han_tra_loi": deadline,
+            "ngay_tra_loi": received + timedelta(days=2),
+            "hai_long": 1,
+        },
+        {
+            "ma_phan_anh": "PA-LOI-TRA-LOI-TRUOC",
+            "ma_donvi": agency_code,
+            "ngay_nhan": received,
+            "han_tra_loi": deadline,
+            "ngay_tra_loi": received - timedelta(days=2),
+            "hai_long": 0,
+        },
+        {
+            "ma_phan_anh": "PA-LOI-HAI-LONG",
+            "ma_donvi": agency_code,
+            "ngay_nhan": received,
+            "han_tra_loi": deadline,
+            "ngay_tra_loi": received + timedelta(days=3),
+            "hai_long": "có",
+        },
+    ]
+
+
+def petition_export(
+    rows: Iterable[dict[str, Any]] | None = None,
+    *,
+    bad_rows: Iterable[dict[str, Any]] | None = None,
+    encoding: str = "utf-8-sig",
+    delimiter: str = ";",
+) -> bytes:
+    """The feedback system's export as it arrives: UTF-8 with a BOM, `;`-separated (`,` also occurs;
+    the reader takes the delimiter from the header), `dd/mm/yyyy HH:MM` or `dd/mm/yyyy`, with the
+    `bad_petitions()` rows (or `bad_rows`) after the good ones. Deterministic."""
+    good = list(petitions() if rows is None else rows)
+    bad = list(bad_petitions() if bad_rows is None else bad_rows)
+    return petition_csv([*good, *bad], encoding=encoding, delimiter=delimiter)
+
+
+def write_petition_export(path: Path | str, rows: Iterable[dict[str, Any]] | None = None, **options: Any) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(petition_export(rows, **options))
     return path

@@ -19,12 +19,29 @@ measures count the agency's procedures as last published (`procedures` has no va
 dossiers count when not CANCELLED and not deleted. "Received in the period" and "finished in the
 period" are TTHC_RESULTS' windows, and PROGRESS's on-time rate is exactly II.06a's
 (early + on time) / resolved_total, returned and withdrawn dossiers included.
+
+Petitions (the feedback system's export, `petitions`) are connected only where the report has a
+petition source that has stored an export (`service_index_query(..., petition_sources=...)`); the
+columns of their measures are then in the rows, and `assemble_service_index` scores them. DOMAIN.md
+says "petitions answered on time" and "petition-handling satisfaction" with full points when there
+were no petitions, and no more; the choices made where it is silent:
+- on time: the petitions *due* in the period (deadline from 00:00 of the start date to 24:00 of the
+  end date) are the denominator, those answered no later than the deadline the numerator. Counting by
+  deadline gives every petition exactly one period, and one whose outcome is known when the report
+  runs after the period: due in the period and still unanswered is late. (Counting by reception would
+  leave petitions due after the period open; counting by answer would never count an unanswered one.)
+- deadlines given as a date run to 24:00 of that day; an answer dated without an hour is on time on
+  the deadline's day (the export does not say the hour); with both hours given, a later hour is late.
+- satisfied: among the petitions *answered* in the period with a rating (hai_long 1 or 0), those
+  rated 1, as reception satisfaction counts dossiers finished in the period with a rating. Unrated
+  answers are `unknown`: an entity whose answered petitions are all unrated is reported without
+  counts, score 0 (there were petitions, so "no petitions, full points" does not apply).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -43,6 +60,7 @@ from sqlalchemy.sql.expression import ColumnElement
 from baocao.errors import FatalError
 from baocao.periods import Period
 from baocao.warehouse import dossiers, procedures
+from baocao.warehouse import petitions as petition_table
 from transforms.canonical import Channel, Status
 from transforms.ict_ranking import SCORE_STEP, score_text
 from transforms.online_services import OnlineType, counted_dossier
@@ -112,10 +130,14 @@ class Measure:
     name: str
     numerator: str
     denominator: str
-    source: str | None  # None: no source connected yet (the metric is reported as not connected)
+    source: str | None  # None: no source connected by default (the metric is reported as not connected)
+    # An optional source, connected only where a province configured it and it delivered (petitions):
+    # the measure's columns are in the query's rows only then, and the metric is not connected without them.
+    delivered_by: str | None = None
 
 
 _CATALOGUE, _DOSSIERS = "procedures (the TTHC catalogue)", "dossiers (the one-stop systems)"
+_PETITIONS = "petitions (the feedback system's export, petition_csv)"
 _BOTH = f"{_CATALOGUE} and {_DOSSIERS}"
 
 MEASURES: Final[Mapping[str, Measure]] = {
@@ -166,13 +188,25 @@ MEASURES: Final[Mapping[str, Measure]] = {
             _DOSSIERS,
         ),
         Measure("dossiers_digitized", "papers digitised", "dossiers received in the period", _DOSSIERS),
+        # Unconnected by default; connected where a petition source has delivered an export (module docstring).
+        Measure(
+            "petitions_answered_on_time",
+            "answered no later than the deadline",
+            "petitions due in the period",
+            None,
+            delivered_by=_PETITIONS,
+        ),
+        Measure(
+            "petitions_answered_satisfied",
+            "rated satisfied (hai_long 1)",
+            "petitions answered in the period with a rating",
+            None,
+            delivered_by=_PETITIONS,
+        ),
         # Not connected: none of the systems we pull carries these (the national portal's synchronisation
-        # status, the petition feedback system — its CSV is read but not stored in the warehouse —,
-        # electronic certification, reuse of digitised data, citizens' personal storage, population-data
-        # links). Connecting one is code here (a source, a table, a query), not a ruleset change.
+        # status, electronic certification, reuse of digitised data, citizens' personal storage,
+        # population-data links). Connecting one is code here (a source, a table, a query), not a ruleset change.
         Measure("dossiers_synced_to_national_portal", "synchronised to the national portal", "dossiers", None),
-        Measure("petitions_answered_on_time", "answered by the deadline", "petitions due in the period", None),
-        Measure("petitions_answered_satisfied", "rated satisfied", "answered petitions with a rating", None),
         Measure("certified_copies_electronic", "certified electronically", "certified copies", None),
         Measure("digitized_data_reused", "reusing digitised data", "dossiers that could reuse it", None),
         Measure("results_synced_to_personal_storage", "synchronised to personal storage", "electronic results", None),
@@ -226,9 +260,13 @@ class Ruleset:
                 yield group, metric
 
     def connected_measures(self) -> tuple[str, ...]:
-        """The connected measures the ruleset scores, each once, in order of first use."""
+        """The always-connected measures the ruleset scores, each once, in order of first use."""
         used = dict.fromkeys(metric.measure for _, metric in self.metrics() if MEASURES[metric.measure].source)
         return tuple(used)
+
+    def delivered_measures(self) -> tuple[str, ...]:
+        """The measures the ruleset scores whose source is connected only once delivered (petitions)."""
+        return tuple(dict.fromkeys(m.measure for _, m in self.metrics() if MEASURES[m.measure].delivered_by))
 
     def applies_to(self, day: date) -> bool:
         return self.effective_from <= day and (self.effective_to is None or day <= self.effective_to)
@@ -471,9 +509,25 @@ def _dossier_shares(period: Period, ruleset: Ruleset) -> dict[str, _Share]:
     }
 
 
-def input_columns(ruleset: Ruleset) -> tuple[str, ...]:
-    """The columns `service_index_query` returns (and `assemble_service_index` needs) for this ruleset."""
-    counts = [name for measure in ruleset.connected_measures() for name in measure_columns(measure)]
+def _petition_shares(period: Period) -> dict[str, _Share]:
+    """The petition measures (definitions in the module docstring): by deadline, and by answer."""
+    pt = petition_table.c
+    starts, ends = period.starts_at, period.ends_before
+    due_in_period = sa.and_(pt.due_at >= starts, pt.due_at < ends)
+    answered_in_period = sa.and_(pt.answered_at.is_not(None), pt.answered_at >= starts, pt.answered_at < ends)
+    return {
+        "petitions_answered_on_time": _Share(
+            due_in_period, sa.and_(pt.answered_at.is_not(None), pt.answered_at <= pt.due_at), sa.true()
+        ),
+        "petitions_answered_satisfied": _Share(answered_in_period, pt.satisfied.is_(True), pt.satisfied.is_not(None)),
+    }
+
+
+def input_columns(ruleset: Ruleset, petitions: bool = False) -> tuple[str, ...]:
+    """The columns `service_index_query` returns (and `assemble_service_index` needs) for this ruleset;
+    with `petitions`, also those of the petition measures (a petition source is connected)."""
+    measures = [*ruleset.connected_measures(), *(ruleset.delivered_measures() if petitions else ())]
+    counts = [name for measure in measures for name in measure_columns(measure)]
     return (AGENCY, DOSSIERS_IN_PERIOD, *counts)
 
 
@@ -490,14 +544,22 @@ def _share_counts(name: str, share: _Share) -> list[sa.Label[Any]]:
     ]
 
 
-def service_index_query(period: Period, ruleset: Ruleset) -> sa.Select[Any]:
-    """One row per agency (`input_columns(ruleset)`), computed in the warehouse, ordered by agency.
+def service_index_query(period: Period, ruleset: Ruleset, petition_sources: Sequence[str] = ()) -> sa.Select[Any]:
+    """One row per agency (`input_columns(ruleset, petitions=bool(petition_sources))`), computed in the
+    warehouse, ordered by agency.
 
     Agencies: every agency with catalogue entries and every agency with dossiers received or finished
-    in the period, as for ONLINE_SERVICES.
+    in the period, as for ONLINE_SERVICES; with petition sources, also every agency with petitions of
+    those sources due or answered in the period. No petition source: the petition metrics are not
+    connected (no columns), never counted as "no petitions".
     """
     d, p = dossiers.c, procedures.c
     used = ruleset.connected_measures()
+    petition_shares = (
+        {name: share for name, share in _petition_shares(period).items() if name in ruleset.delivered_measures()}
+        if petition_sources
+        else {}
+    )
     use = _procedure_use(period)
     catalogue_shares = {name: share for name, share in _catalogue_shares(use).items() if name in used}
     dossier_shares = {name: share for name, share in _dossier_shares(period, ruleset).items() if name in used}
@@ -526,7 +588,21 @@ def service_index_query(period: Period, ruleset: Ruleset) -> sa.Select[Any]:
         .group_by(d.agency_code)
         .cte("period_dossiers")
     )
-    agencies = sa.union(sa.select(catalogue.c[AGENCY]), sa.select(period_dossiers.c[AGENCY])).subquery("agencies")
+    entity_selects = [sa.select(catalogue.c[AGENCY]), sa.select(period_dossiers.c[AGENCY])]
+    period_petitions = None
+    if petition_shares:
+        pt = petition_table.c
+        period_petitions = (
+            sa.select(
+                pt.agency_code.label(AGENCY),
+                *[count for name, share in petition_shares.items() for count in _share_counts(name, share)],
+            )
+            .where(pt.source.in_(list(petition_sources)), sa.or_(*[share.base for share in petition_shares.values()]))
+            .group_by(pt.agency_code)
+            .cte("period_petitions")
+        )
+        entity_selects.append(sa.select(period_petitions.c[AGENCY]))
+    agencies = sa.union(*entity_selects).subquery("agencies")
 
     def count(source: Any, name: str) -> sa.Label[Any]:
         return sa.cast(sa.func.coalesce(source.c[name], 0), sa.Integer).label(name)
@@ -535,13 +611,17 @@ def service_index_query(period: Period, ruleset: Ruleset) -> sa.Select[Any]:
     for name in used:
         source = catalogue if name in catalogue_shares else period_dossiers
         columns += [count(source, column) for column in measure_columns(name)]
-    return (
+    for name in petition_shares:
+        columns += [count(period_petitions, column) for column in measure_columns(name)]
+    query = (
         sa.select(agencies.c[AGENCY], *columns)
         .select_from(agencies)
         .outerjoin(catalogue, catalogue.c[AGENCY] == agencies.c[AGENCY])
         .outerjoin(period_dossiers, period_dossiers.c[AGENCY] == agencies.c[AGENCY])
-        .order_by(agencies.c[AGENCY])
     )
+    if period_petitions is not None:
+        query = query.outerjoin(period_petitions, period_petitions.c[AGENCY] == agencies.c[AGENCY])
+    return query.order_by(agencies.c[AGENCY])
 
 
 # ---------------------------------------------------------------- scoring and assembly
@@ -641,7 +721,10 @@ def assemble_service_index(
     Negative counts or numerators above denominators pass through: the report suite names them.
     """
     ruleset = ruleset or ruleset_for(period)
-    missing = [name for name in input_columns(ruleset) if name not in inputs.columns]
+    # The petition measures are connected when the rows carry their columns (all of them, or none).
+    petition_columns = input_columns(ruleset, petitions=True)[len(input_columns(ruleset)) :]
+    petitions_connected = any(name in inputs.columns for name in petition_columns)
+    missing = [name for name in input_columns(ruleset, petitions_connected) if name not in inputs.columns]
     if missing:
         raise ValueError(f"{REPORT_TYPE} {period.id}: the grouped rows lack column(s) {', '.join(missing)}")
     duplicated = sorted(set(inputs.loc[inputs[AGENCY].duplicated(), AGENCY]))
@@ -652,7 +735,7 @@ def assemble_service_index(
             f"{REPORT_TYPE} {period.id}: agency {province_code} has the province's own code, so its line and the "
             "province's could not be told apart; give the office its own agency code"
         )
-    measures = ruleset.connected_measures()
+    measures = ruleset.connected_measures() + (ruleset.delivered_measures() if petitions_connected else ())
     frame = inputs.sort_values(AGENCY, kind="stable").reset_index(drop=True)
     lines: list[dict[str, Any]] = []
     province = dict.fromkeys(measures, _Counts(0, 0, 0))
