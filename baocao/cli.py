@@ -12,6 +12,7 @@ from typing import Any
 import click
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.table import Table
 
 from baocao.config import ReportType, load_config
@@ -39,7 +40,8 @@ def _fail(error: BaocaoError) -> None:
         if isinstance(error, DataQualityError)
         else "fatal (fix and rerun)"
     )
-    console.print(f"[bold red]error[/] [{kind}]: {error}")
+    # The kind and the message are text, not markup: rich would eat "[…]" as a tag.
+    console.print(f"[bold red]error[/] {escape(f'[{kind}]: {error}')}")
     sys.exit(75 if isinstance(error, RetriableError) else 65 if isinstance(error, DataQualityError) else 1)
 
 
@@ -73,6 +75,40 @@ def run(report_type: str, period_id: str, config_path: str | None, dry_run: bool
         out.print("[yellow]dry run[/]: nothing was sent")
     else:
         out.print_json(json.dumps(result["receipt"], ensure_ascii=False))
+
+
+@main.command()
+@click.option("--report", "report_type", required=True, type=click.Choice([r.value for r in ReportType]))
+@click.option("--period", "period_id", required=True, help="Period id of the accepted report to correct.")
+@click.option("--reason", required=True, help="Why the accepted version is wrong (sent as CorrectionReason).")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Configuration file.")
+@click.option("--dry-run", is_flag=True, help="Show the diff and write the file; nothing is frozen or sent.")
+@click.option("--no-pull", is_flag=True, help="Aggregate the stored dossiers again without reading the sources.")
+def correct(
+    report_type: str, period_id: str, reason: str, config_path: str | None, dry_run: bool, no_pull: bool
+) -> None:
+    """Send version n+1 of an accepted report, superseding its receipt, after showing what changed."""
+    from baocao import pipeline
+    from transforms import diff
+
+    def show(base: Any, changes: list[diff.Change]) -> None:
+        out.print(
+            f"{report_type} {period_id}: v{base.version + 1} against the accepted v{base.version} "
+            f"(receipt {base.receipt_id}): {len(changes)} cell(s) changed, old → new"
+        )
+        out.print(diff.describe(changes), markup=False, highlight=False)
+
+    try:
+        config = load_config(config_path)
+        result = pipeline.correct(config, report_type, period_id, reason, dry_run=dry_run, show=show, pull=not no_pull)
+    except BaocaoError as error:
+        _fail(error)
+        return
+    out.print(f"payload: {result.rendered.path}")
+    if dry_run:
+        out.print("[yellow]dry run[/]: nothing was sent")
+    else:
+        out.print_json(json.dumps(result.receipt, ensure_ascii=False))
 
 
 def _print_total(total: dict[str, Any]) -> None:
@@ -120,6 +156,88 @@ def status(report_type: str | None, period_id: str | None, config_path: str | No
             (row["last_error"] or "")[:80],
         )
     out.print(table)
+
+
+@main.command()
+@click.option("--pending", is_flag=True, help="Every frozen submission (the backlog an outage left), oldest first.")
+@click.option("--submission", "submission_number", type=int, help="One submission, by its ledger number.")
+@click.option("--report", "report_type", type=click.Choice([r.value for r in ReportType]), help="Only this report.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False))
+def publish(pending: bool, submission_number: int | None, report_type: str | None, config_path: str | None) -> None:
+    """Send frozen submissions (their frozen bytes and key) and store the receipts; nothing is re-rendered."""
+    from baocao import pipeline
+
+    if pending == (submission_number is not None):
+        raise click.UsageError("give either --pending or --submission N")
+    try:
+        config = load_config(config_path)
+        if submission_number is not None:
+            receipts = [pipeline.publish(config, submission_number)]
+        else:
+            receipts = pipeline.publish_pending(config, report_type)
+    except BaocaoError as error:
+        _fail(error)
+        return
+    table = Table(title="Published")
+    for column in ("report", "period", "v", "receipt", "received at"):
+        table.add_column(column)
+    for receipt in receipts:
+        table.add_row(
+            str(receipt.get("report_type")),
+            str(receipt.get("period")),
+            str(receipt.get("version")),
+            str(receipt.get("receipt_id")),
+            str(receipt.get("received_at")),
+        )
+    out.print(table)
+    out.print(f"{len(receipts)} submission(s) accepted")
+
+
+@main.command()
+@click.option("--report", "report_type", type=click.Choice([r.value for r in ReportType]), help="A stored report.")
+@click.option("--period", "period_id", help="The report's period id (with --report).")
+@click.option("--quarantine", "batch_id", help="Instead of a report: the quarantine list of this batch.")
+@click.option("--format", "file_format", type=click.Choice(["csv", "xlsx"]), default="xlsx", show_default=True)
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), help="Default: <data_dir>/exports/<name>.<format>.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False))
+def export(
+    report_type: str | None,
+    period_id: str | None,
+    batch_id: str | None,
+    file_format: str,
+    out_path: str | None,
+    config_path: str | None,
+) -> None:
+    """Write a stored report or a batch's quarantine list as CSV or xlsx (text never becomes a formula)."""
+    from sqlalchemy.exc import NoResultFound
+
+    from baocao import pipeline, warehouse
+    from baocao.errors import ConfigurationError
+    from transforms import export as exporter
+
+    if (batch_id is None) == (report_type is None) or (report_type is not None) != (period_id is not None):
+        raise click.UsageError("give either --report R --period P, or --quarantine BATCH_ID")
+    try:
+        config = load_config(config_path)
+        if batch_id is not None:
+            engine = pipeline.engine_for(config)
+            try:
+                warehouse.batch_summary(engine, batch_id)
+            except NoResultFound:
+                raise ConfigurationError(f"no batch {batch_id!r} in the warehouse") from None
+            tables = [exporter.quarantine_table(warehouse.quarantined_records(engine, batch_id))]
+            name = f"quarantine-{batch_id}"
+        else:
+            assert report_type is not None and period_id is not None
+            report, _, period = pipeline.load_report(config, report_type, period_id)
+            tables = exporter.report_tables(report)
+            name = f"{report_type}-{period.id}"
+        path = Path(out_path) if out_path else config.data_dir / "exports" / f"{name}.{file_format}"
+        rows = exporter.write_tables(tables, path, file_format)
+    except BaocaoError as error:
+        _fail(error)
+        return
+    out.print(f"wrote {path} ({rows} row(s), {file_format})")
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []})

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 from baocao.errors import FatalError
 from baocao.warehouse import submission_attempts, submissions, utc_now
 from connectors.central import Answer, Verdict
+from transforms.signing import SignedPayload
 
 
 class State:
@@ -50,6 +51,9 @@ class Submission:
     receipt_id: str | None
     receipt: dict[str, Any] | None
     last_error: str | None
+    # The detached JWS sent in JWS-Signature with a signed JSON payload (a signed XML payload carries
+    # its signature inside); frozen with the payload, so every retry sends the same pair.
+    signature: str | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[Any, Any]) -> Submission:
@@ -72,6 +76,7 @@ class Submission:
             receipt_id=row["receipt_id"],
             receipt=json.loads(row["receipt"]) if row["receipt"] else None,
             last_error=row["last_error"],
+            signature=row.get("signature"),
         )
 
 
@@ -93,6 +98,25 @@ def find_live(engine: Engine, slot: str) -> Submission | None:
     return Submission.from_row(row) if row else None
 
 
+def latest_accepted(engine: Engine, sender: str, report_type: str, period_id: str, regime: str) -> Submission | None:
+    """The accepted submission with the highest version for this report and period (what a correction supersedes)."""
+    query = (
+        sa.select(submissions)
+        .where(
+            submissions.c.sender == sender,
+            submissions.c.report_type == report_type,
+            submissions.c.period_id == period_id,
+            submissions.c.regime == regime,
+            submissions.c.state == State.ACCEPTED,
+        )
+        .order_by(submissions.c.version.desc())
+        .limit(1)
+    )
+    with engine.connect() as connection:
+        row = connection.execute(query).mappings().one_or_none()
+    return Submission.from_row(row) if row else None
+
+
 def freeze(
     engine: Engine,
     *,
@@ -103,20 +127,23 @@ def freeze(
     version: int,
     fmt: str,
     content_type: str,
-    render: Callable[[str], bytes],
+    render: Callable[[str], bytes | SignedPayload],
     supersedes: str | None = None,
 ) -> Submission:
     """The live submission for this slot, rendering and freezing it first if there is none.
 
     `render(submission_id)` is called only when a new submission is frozen; an existing live one
-    (frozen, accepted or failed) is returned untouched so its bytes and key never change.
+    (frozen, accepted or failed) is returned untouched so its bytes and key never change. It returns
+    the payload, or a `SignedPayload` whose detached signature is frozen alongside.
     """
     slot = live_slot(sender, report_type, period_id, regime, version)
     existing = find_live(engine, slot)
     if existing is not None:
         return existing
     submission_id = str(uuid.uuid4())
-    payload = render(submission_id)
+    rendered = render(submission_id)
+    signed = rendered if isinstance(rendered, SignedPayload) else SignedPayload(rendered)
+    payload = signed.payload
     key = f"{sender}:{report_type}:{period_id}:{regime}:v{version}:{uuid.uuid4().hex[:16]}"
     now = utc_now()
     try:
@@ -135,6 +162,7 @@ def freeze(
                     format=fmt,
                     content_type=content_type,
                     payload=payload,
+                    signature=signed.signature,
                     sha256=hashlib.sha256(payload).hexdigest(),
                     supersedes=supersedes,
                     state=State.FROZEN,

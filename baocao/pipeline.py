@@ -7,8 +7,9 @@ warehouse; each step reads what it needs from there.
 from __future__ import annotations
 
 import logging
+import os
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib.metadata import PackageNotFoundError, version
@@ -22,6 +23,7 @@ from sqlalchemy.engine import Engine
 from baocao import file_sources, ledger, staging, warehouse, yearly
 from baocao.config import CompletenessPolicy, Config, ReportType, SourceConfig, SubmissionFormat
 from baocao.errors import ConfigurationError, DataQualityError, FatalError, RetriableError, RuleFailure
+from baocao.faults import AFTER_ANSWER, BEFORE_POST, crash_point
 from baocao.periods import Period, parse_period
 from baocao.registry import Registry, load_registry
 from connectors.central import CentralClient, Verdict
@@ -30,6 +32,7 @@ from connectors.sql_legacy import HOSO_FIELD_MAP, HOSO_VALUE_MAPS, LegacySqlSour
 from expectations import dossiers as dossier_rules
 from expectations import tthc_report as report_rules
 from expectations.runner import SuiteRunner
+from transforms import diff, signing
 from transforms import render as renderer
 from transforms.canonical import (
     LOCAL_TIMEZONE,
@@ -66,8 +69,19 @@ def local_now() -> datetime:
     return datetime.now(LOCAL_TIMEZONE).replace(tzinfo=None)
 
 
+_ENGINES: dict[str, Engine] = {}
+
+
 def engine_for(config: Config) -> Engine:
-    return warehouse.connect(config.warehouse_url)
+    """One engine (and connection pool) per warehouse URL in this process; the schema is checked once.
+
+    A forked worker must not share its parent's pooled connections: engines are keyed by process too.
+    """
+    key = f"{os.getpid()}|{config.warehouse_url}"
+    engine = _ENGINES.get(key)
+    if engine is None:
+        engine = _ENGINES[key] = warehouse.connect(config.warehouse_url)
+    return engine
 
 
 def suite_runner(config: Config) -> SuiteRunner:
@@ -85,8 +99,9 @@ def period_of(config: Config, report_type: ReportType | str, period_id: str) -> 
 # ---------------------------------------------------------------- extract
 
 
-# Files stored whole (the catalogue export, the yearly score workbooks): no dossiers to validate or merge.
-FILE_KINDS = file_sources.WHOLE_FILE_KINDS
+# Files stored by extract (the catalogue export, the yearly score workbooks stored whole; petition exports
+# upserted): no dossiers to validate or merge.
+FILE_KINDS = file_sources.STORED_FILE_KINDS
 # Dossier exports in files (the commune CSV): staged by extract, then validated and merged like any pull.
 DOSSIER_FILE_KINDS = file_sources.DOSSIER_FILE_KINDS
 
@@ -325,10 +340,13 @@ def load_report(config: Config, report_type: ReportType | str, period_id: str) -
         return report, completeness(served, registry, period), period
     if ReportType(report_type) is ReportType.SERVICE_INDEX:
         ruleset = ruleset_for(period)  # the ruleset version in effect for the period (a file, not code)
+        # Petition metrics count only when a configured petition source has delivered an export.
+        petitions = file_sources.delivered_petition_sources(config, engine, ReportType.SERVICE_INDEX)
         with engine.connect() as connection:
-            inputs = pd.DataFrame(connection.execute(service_index_query(period, ruleset)).mappings().all())
+            query = service_index_query(period, ruleset, petition_sources=petitions)
+            inputs = pd.DataFrame(connection.execute(query).mappings().all())
         if inputs.empty:
-            inputs = pd.DataFrame(columns=list(input_columns(ruleset)))
+            inputs = pd.DataFrame(columns=list(input_columns(ruleset, petitions=bool(petitions))))
         report = assemble_service_index(inputs, period, province_code=config.province_code, ruleset=ruleset)
         registry = load_registry(config.agencies_file)
         served = pd.DataFrame({"agency": list(inputs.loc[inputs[DOSSIERS_IN_PERIOD] > 0, "agency"])})
@@ -407,9 +425,18 @@ class Rendered:
     submission: ledger.Submission | None
     payload: bytes
     path: Path
+    signature: str | None = None  # the detached JWS of a signed JSON payload (written beside it as .jws)
 
 
-def _render_payload(config: Config, report_type: ReportType, period_id: str, submission_id: str, version: int) -> bytes:
+def _render_payload(
+    config: Config,
+    report_type: ReportType,
+    period_id: str,
+    submission_id: str,
+    version: int,
+    correction: tuple[str, str] | None = None,
+) -> bytes:
+    """The submission's bytes; `correction` = (receipt superseded, reason) for a version after the first."""
     report, found, period = load_report(config, report_type, period_id)
     settings = config.report(report_type)
     envelope = renderer.Envelope(
@@ -425,6 +452,8 @@ def _render_payload(config: Config, report_type: ReportType, period_id: str, sub
         producer_name=PRODUCER,
         producer_version=producer_version(),
         completeness=found,
+        supersedes=correction[0] if correction else None,
+        correction_reason=correction[1] if correction else None,
     )
     definition = _definition(report_type)
     if definition is not None:
@@ -436,6 +465,26 @@ def _render_payload(config: Config, report_type: ReportType, period_id: str, sub
     if settings.format is SubmissionFormat.XML:
         return renderer.render_tthc_xml(envelope, report)
     return renderer.render_tthc_json(envelope, report)
+
+
+def _signed_payload(
+    config: Config,
+    report_type: ReportType,
+    period_id: str,
+    submission_id: str,
+    version: int,
+    correction: tuple[str, str] | None = None,
+) -> signing.SignedPayload:
+    """The rendered payload, signed when [central] names a signing key: XML carries its signature, JSON
+    gets the detached JWS beside it. Called inside `ledger.freeze`, so what is frozen is what was signed."""
+    payload = _render_payload(config, report_type, period_id, submission_id, version, correction)
+    return signing.sign_payload(payload, config.report(report_type).format.value, config.central.signing)
+
+
+def _write_rendered(path: Path, payload: bytes, signature: str | None) -> None:
+    path.write_bytes(payload)
+    if signature is not None:
+        path.with_name(path.name + ".jws").write_text(signature, encoding="ascii")
 
 
 def _output_path(
@@ -457,10 +506,10 @@ def render(config: Config, report_type: ReportType | str, period_id: str, dry_ru
     content_type = renderer.XML_CONTENT_TYPE if settings.format is SubmissionFormat.XML else renderer.JSON_CONTENT_TYPE
     version = 1
     if dry_run:
-        payload = _render_payload(config, report_type, period.id, str(uuid.uuid4()), version)
+        signed = _signed_payload(config, report_type, period.id, str(uuid.uuid4()), version)
         path = _output_path(config, report_type.value, period.id, version, settings.format, "dry-run")
-        path.write_bytes(payload)
-        return Rendered(None, payload, path)
+        _write_rendered(path, signed.payload, signed.signature)
+        return Rendered(None, signed.payload, path, signed.signature)
     submission = ledger.freeze(
         engine_for(config),
         report_type=report_type.value,
@@ -470,11 +519,11 @@ def render(config: Config, report_type: ReportType | str, period_id: str, dry_ru
         version=version,
         fmt=settings.format.value,
         content_type=content_type,
-        render=lambda submission_id: _render_payload(config, report_type, period.id, submission_id, version),
+        render=lambda submission_id: _signed_payload(config, report_type, period.id, submission_id, version),
     )
     path = _output_path(config, report_type.value, period.id, version, settings.format, submission.submission_id)
-    path.write_bytes(submission.payload)
-    return Rendered(submission, submission.payload, path)
+    _write_rendered(path, submission.payload, submission.signature)
+    return Rendered(submission, submission.payload, path, submission.signature)
 
 
 def publish(config: Config, submission_number: int) -> dict[str, Any]:
@@ -488,11 +537,15 @@ def publish(config: Config, submission_number: int) -> dict[str, Any]:
     if submission.state != ledger.State.FROZEN:
         raise FatalError(f"submission #{submission.id} is {submission.state}: {submission.last_error}")
     client = CentralClient(config.central)
+    crash_point(BEFORE_POST)  # test hook (baocao.faults): a no-op unless $BAOCAO_CRASH_AT names it
     try:
-        answer = client.submit(submission.payload, submission.idempotency_key, submission.content_type)
+        answer = client.submit(
+            submission.payload, submission.idempotency_key, submission.content_type, signature=submission.signature
+        )
     except RetriableError as error:
         ledger.record_unanswered(engine, submission, str(error))
         raise
+    crash_point(AFTER_ANSWER)
     stored = ledger.record_answer(engine, submission, answer)
     if answer.verdict is Verdict.ACCEPTED:
         assert stored.receipt is not None
@@ -510,28 +563,158 @@ def publish(config: Config, submission_number: int) -> dict[str, Any]:
     )
 
 
+def publish_pending(config: Config, report_type: ReportType | str | None = None) -> list[dict[str, Any]]:
+    """Publish every FROZEN submission, oldest first: the backlog an outage of the central left.
+
+    Each goes out with its frozen bytes and key, so one the central already holds is only replayed.
+    A retriable fault stops the drain (the central is not answering; the rest stay frozen for the
+    next run). A final refusal of one submission does not stop the others; it is raised at the end
+    (FatalError, a person must look), before a retriable stop. Returns the receipts accepted.
+    """
+    engine = engine_for(config)
+    pending = [
+        row["id"]
+        for row in ledger.listing(engine, ReportType(report_type).value if report_type else None)
+        if row["state"] == ledger.State.FROZEN
+    ]
+    receipts: list[dict[str, Any]] = []
+    refused: list[str] = []
+    stopped: RetriableError | None = None
+    for position, number in enumerate(pending):
+        try:
+            receipts.append(publish(config, number))
+        except RetriableError as error:
+            stopped = error
+            log.warning("backlog: the central is not answering; %d submission(s) left frozen", len(pending) - position)
+            break
+        except FatalError as error:
+            refused.append(str(error))
+    log.info("backlog: %d of %d frozen submission(s) accepted", len(receipts), len(pending))
+    left = f"; {len(pending) - len(receipts) - len(refused)} left frozen: {stopped}" if stopped else ""
+    if refused:
+        raise FatalError(f"backlog: {len(refused)} submission(s) refused: " + " | ".join(refused) + left)
+    if stopped is not None:
+        raise RetriableError(
+            f"backlog: {len(receipts)} of {len(pending)} accepted{left}", retry_after=stopped.retry_after
+        )
+    return receipts
+
+
 # ---------------------------------------------------------------- whole run
+
+
+def _prepare(config: Config, report_type: ReportType, period_id: str, pull: bool = True) -> dict[str, Any]:
+    """Extract → validate → aggregate → check: the report's rows in the warehouse, fresh and checked.
+
+    Without `pull` the sources are not read: what the warehouse holds is aggregated again."""
+    sources = config.report(report_type).sources if pull else ()
+    batches = [validate_batch(config, extract(config, name, period_id=period_id)) for name in sources]
+    aggregated = aggregate(config, report_type, period_id)
+    checked = validate_report(config, report_type, period_id)
+    return {"batches": batches, "aggregated": aggregated, "checked": checked}
 
 
 def run_report(config: Config, report_type: ReportType | str, period_id: str, dry_run: bool = False) -> dict[str, Any]:
     """Every step in order, as the DAG runs them: extract → validate → aggregate → check → render → publish."""
     report_type = ReportType(report_type)
-    settings = config.report(report_type)
     period_id = period_of(config, report_type, period_id).id  # a bad period fails before anything is pulled
-    batches = [validate_batch(config, extract(config, name, period_id=period_id)) for name in settings.sources]
-    aggregated = aggregate(config, report_type, period_id)
-    checked = validate_report(config, report_type, period_id)
+    result = _prepare(config, report_type, period_id)
     rendered = render(config, report_type, period_id, dry_run=dry_run)
-    result: dict[str, Any] = {
-        "batches": batches,
-        "aggregated": aggregated,
-        "checked": checked,
-        "payload": str(rendered.path),
-    }
+    result["payload"] = str(rendered.path)
     if not dry_run:
         assert rendered.submission is not None
         result["receipt"] = publish(config, rendered.submission.id)
     return result
+
+
+@dataclass(frozen=True)
+class Correction:
+    base: ledger.Submission  # the accepted version being corrected
+    rendered: Rendered  # version n+1 (frozen, or the dry run's file)
+    changes: list[diff.Change]
+    receipt: dict[str, Any] | None = None
+
+
+def correct(
+    config: Config,
+    report_type: ReportType | str,
+    period_id: str,
+    reason: str,
+    dry_run: bool = False,
+    show: Callable[[ledger.Submission, list[diff.Change]], None] | None = None,
+    pull: bool = True,
+) -> Correction:
+    """Version n+1 of an accepted report: fresh data, `Supersedes` = the latest receipt, and the reason.
+
+    The changed cells (old → new) against the accepted version are handed to `show` before anything
+    is sent; nothing changed means no correction (FatalError). A correction already frozen by an
+    earlier, interrupted run is sent as it is. The dry run does everything but freeze and POST.
+    Without `pull`, the stored dossiers are aggregated again without reading the sources (after a
+    registry change, say).
+    """
+    report_type = ReportType(report_type)
+    if not reason.strip():
+        raise ConfigurationError("a correction needs its reason (--reason)")
+    settings = config.report(report_type)
+    period = period_of(config, report_type, period_id)
+    engine = engine_for(config)
+    base = ledger.latest_accepted(engine, config.province_code, report_type.value, period.id, period.regime.value)
+    if base is None or base.receipt_id is None:
+        raise FatalError(
+            f"{report_type.value} {period.id}: no accepted version to correct (publish it first with `baocao run`)"
+        )
+    version = base.version + 1
+    correction = (base.receipt_id, reason.strip())
+    slot = ledger.live_slot(config.province_code, report_type.value, period.id, period.regime.value, version)
+    pending = None if dry_run else ledger.find_live(engine, slot)
+    if pending is None:
+        _prepare(config, report_type, period.id, pull=pull)
+        candidate = _render_payload(config, report_type, period.id, str(uuid.uuid4()), version, correction)
+        changes = diff.diff(base.payload, candidate, settings.format.value)
+        if not changes:
+            raise FatalError(
+                f"{report_type.value} {period.id}: nothing changed since the accepted version v{base.version} "
+                f"(receipt {base.receipt_id}): no correction sent"
+            )
+    if dry_run:
+        signed = _signed_payload(config, report_type, period.id, str(uuid.uuid4()), version, correction)
+        path = _output_path(config, report_type.value, period.id, version, settings.format, "dry-run")
+        _write_rendered(path, signed.payload, signed.signature)
+        changes = diff.diff(base.payload, signed.payload, settings.format.value)
+        if show is not None:
+            show(base, changes)
+        return Correction(base, Rendered(None, signed.payload, path, signed.signature), changes)
+    submission = ledger.freeze(
+        engine,
+        report_type=report_type.value,
+        period_id=period.id,
+        regime=period.regime.value,
+        sender=config.province_code,
+        version=version,
+        fmt=settings.format.value,
+        content_type=renderer.XML_CONTENT_TYPE
+        if settings.format is SubmissionFormat.XML
+        else renderer.JSON_CONTENT_TYPE,
+        render=lambda submission_id: _signed_payload(
+            config, report_type, period.id, submission_id, version, correction
+        ),
+        supersedes=base.receipt_id,
+    )
+    path = _output_path(config, report_type.value, period.id, version, settings.format, submission.submission_id)
+    _write_rendered(path, submission.payload, submission.signature)
+    rendered = Rendered(submission, submission.payload, path, submission.signature)
+    changes = diff.diff(base.payload, submission.payload, settings.format.value)  # what is actually sent
+    if show is not None:
+        show(base, changes)
+    log.info(
+        "%s %s: correction v%d supersedes receipt %s, %d cells changed",
+        report_type.value,
+        period.id,
+        version,
+        base.receipt_id,
+        len(changes),
+    )
+    return Correction(base, rendered, changes, publish(config, submission.id))
 
 
 def report_total(config: Config, report_type: ReportType | str, period_id: str) -> dict[str, Any]:

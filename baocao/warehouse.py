@@ -95,6 +95,23 @@ procedures = sa.Table(
     sa.Column("batch_id", sa.String(64), nullable=False),
 )
 
+# Petitions (phản ánh, kiến nghị) from the feedback system's export (`petition_csv`), upserted by code
+# (`baocao.file_sources`). No personal data: the export has none, and only these columns are stored.
+# Times are naive local (UTC+7); a deadline given as a date is stored as the end of that day.
+petitions = sa.Table(
+    "petitions",
+    metadata,
+    sa.Column("code", sa.String(100), primary_key=True),  # ma_phan_anh, as written (leading zeros kept)
+    sa.Column("agency_code", sa.String(32), nullable=False),
+    sa.Column("received_at", sa.DateTime, nullable=False),
+    sa.Column("due_at", sa.DateTime, nullable=False),
+    sa.Column("answered_at", sa.DateTime),  # NULL: not answered yet
+    sa.Column("satisfied", sa.Boolean),  # NULL: not rated
+    sa.Column("source", sa.String(100), nullable=False),
+    sa.Column("batch_id", sa.String(64), nullable=False),  # the batch that last wrote this petition
+    sa.Index("ix_petitions_due", "due_at"),
+)
+
 quarantine = sa.Table(
     "quarantine",
     metadata,
@@ -161,6 +178,8 @@ submissions = sa.Table(
     sa.Column("format", sa.String(8), nullable=False),
     sa.Column("content_type", sa.String(64), nullable=False),
     sa.Column("payload", sa.LargeBinary, nullable=False),
+    # The detached JWS of a signed JSON payload (sent in JWS-Signature); NULL when unsigned or XML.
+    sa.Column("signature", sa.Text),
     sa.Column("sha256", sa.String(64), nullable=False),
     sa.Column("supersedes", sa.String(128)),
     sa.Column("state", sa.String(16), nullable=False),  # FROZEN → ACCEPTED | REJECTED | FAILED
@@ -207,7 +226,28 @@ def connect(url: str) -> Engine:
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     metadata.create_all(engine)
+    _add_missing_columns(engine)
     return engine
+
+
+# Columns added after a table first shipped: (table, column, SQL type). create_all() creates missing
+# tables only, so a warehouse made by an older version gets them here.
+_ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (("submissions", "signature", "TEXT"),)
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    for table, column, sql_type in _ADDED_COLUMNS:
+        if column in {found["name"] for found in sa.inspect(engine).get_columns(table)}:
+            continue
+        # Fixed identifiers from the list above, not input. PostgreSQL's IF NOT EXISTS makes a race
+        # between two workers harmless; on SQLite the loser sees "duplicate column" and moves on.
+        if_missing = "IF NOT EXISTS " if engine.dialect.name == "postgresql" else ""
+        try:
+            with engine.begin() as connection:
+                connection.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {if_missing}{column} {sql_type}")
+        except sa.exc.OperationalError:
+            if column not in {found["name"] for found in sa.inspect(engine).get_columns(table)}:
+                raise
 
 
 def _insert_for(engine_or_connection: Engine | Connection) -> Any:
