@@ -205,6 +205,7 @@ _WORD = re.compile(r"[^\W\d_]+")
 _TCVN3_DECODING = "".join(TCVN3_TABLE.get(byte, chr(byte)) for byte in range(256))
 _TCVN3_ENCODING = {char: byte for byte, char in TCVN3_TABLE.items()}
 _TCVN3_CAPITAL_CONTROLS = frozenset(byte for byte in TCVN3_TABLE if byte < 0x20)
+_TCVN3_CONTROL_BYTES = bytes(sorted(_TCVN3_CAPITAL_CONTROLS))
 
 
 def _decode_tcvn3(data: bytes) -> str:
@@ -581,7 +582,8 @@ def decode_text(data: bytes) -> DecodedText:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return _decode_8bit(data)
-    if text.isascii() and any(byte in _TCVN3_CAPITAL_CONTROLS for byte in data):
+    # bytes.translate deletes in C: a byte-by-byte Python scan took seconds on a 40 MB export.
+    if text.isascii() and len(data.translate(None, _TCVN3_CONTROL_BYTES)) != len(data):
         return _decode_8bit(data)
     return _checked_utf8(text, "utf-8")
 
