@@ -112,3 +112,58 @@ def report_dag(report: str, cron: str, description: str, retry_delay: timedelta 
         publish(render(validate_report(aggregate(period, validated))))  # type: ignore[arg-type]
 
     return build()
+
+
+def correction_dag() -> DAG:
+    """The manual DAG that sends version n+1 of an accepted report (`pipeline.correct`)."""
+
+    @dag(
+        dag_id="correct_report",
+        description="Correct an accepted report: version n+1 superseding its receipt, diff in the log first.",
+        schedule=None,
+        start_date=pendulum.datetime(2025, 1, 1, tz=TIMEZONE),
+        catchup=False,
+        max_active_runs=1,
+        tags=["baocao", "correction"],
+        params={
+            "report": Param("TTHC_RESULTS", type="string", description="Report type"),
+            "period": Param("", type="string", description="Period id of the accepted report"),
+            "reason": Param("", type="string", description="Why the accepted version is wrong (CorrectionReason)"),
+            "dry_run": Param(False, type="boolean", description="Show the diff only; nothing is frozen or sent"),
+            "pull": Param(True, type="boolean", description="Pull the sources again before aggregating"),
+            "config": Param("", type="string", description="Configuration file; empty = $BAOCAO_CONFIG"),
+        },
+        default_args={"retries": 3, "retry_delay": timedelta(minutes=2), "retry_exponential_backoff": True},
+    )
+    def build() -> None:
+        @task
+        def correct() -> dict[str, Any]:
+            import functools
+            import logging
+
+            from baocao import pipeline
+            from baocao.tasks import config_from, run_step
+            from transforms import diff
+
+            params = get_current_context()["params"]
+            log = logging.getLogger("baocao.correction")
+
+            def show(base: Any, changes: list[diff.Change]) -> None:
+                log.info(
+                    "v%d against the accepted v%d (receipt %s): %d cell(s) changed, old → new\n%s",
+                    base.version + 1,
+                    base.version,
+                    base.receipt_id,
+                    len(changes),
+                    diff.describe(changes),
+                )
+
+            step = functools.partial(
+                pipeline.correct, dry_run=bool(params["dry_run"]), show=show, pull=bool(params["pull"])
+            )
+            result = run_step(step, config_from(params), params["report"], params["period"], params["reason"])
+            return {"payload": str(result.rendered.path), "changes": len(result.changes), "receipt": result.receipt}
+
+        correct()
+
+    return build()

@@ -30,7 +30,11 @@ def test_every_report_has_a_dag_on_its_own_schedule(monkeypatch: pytest.MonkeyPa
     bag = DagBag(dag_folder=str(DAGS))
     assert bag.import_errors == {}
     ours = {dag_id for dag_id, dag in bag.dags.items() if Path(dag.fileloc).parent == DAGS}
-    assert ours == set(SCHEDULES)
+    assert ours == {*SCHEDULES, "correct_report"}
+    correction = bag.dags["correct_report"]
+    assert type(correction.timetable).__name__ == "NullTimetable"  # triggered by an operator only
+    assert set(correction.task_ids) == {"correct"}
+    assert {"report", "period", "reason", "dry_run", "pull", "config"} <= set(correction.params)
     for dag_id, cron in SCHEDULES.items():
         dag = bag.dags.get(dag_id)
         assert dag is not None

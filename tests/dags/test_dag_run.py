@@ -62,3 +62,49 @@ def test_a_fatal_error_fails_the_dag_without_retrying(tmp_path: Path) -> None:
         assert log.count("new_state=failed") == 1 and "up_for_retry" not in log
         env.secrets_env[demo.CENTRAL_TOKEN_ENV] = env.secrets_env["real_token"]
         assert _copies(env) == []
+
+
+def test_the_correction_dag_sends_version_two_after_logging_its_diff(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+
+    from baocao import warehouse
+
+    cut_off = datetime.combine(PERIOD.end + timedelta(days=1), time(2, 0), tzinfo=LOCAL_TIMEZONE)
+    with demo.environment(tmp_path / "work", volume=1500, fmt="xml") as env:
+        conf = {"config": str(env.config_path), "period": PERIOD.id}
+        assert demo.airflow_dags_test(env, "tthc_results", cut_off, conf) == 0
+        config = load_config(env.config_path)
+        engine = warehouse.connect(config.warehouse_url)
+        d = warehouse.dossiers.c
+        with engine.begin() as connection:
+            on_time = connection.execute(
+                sa.select(d.code, d.due_at)
+                .where(
+                    d.status == "RESOLVED",
+                    d.finished_at <= d.due_at,
+                    d.finished_at >= datetime.combine(PERIOD.start, time(0)),
+                    d.due_at < datetime.combine(PERIOD.end, time(0)),  # an hour late is still in the period
+                )
+                .limit(1)
+            ).one()
+            # The department's system corrects the finishing time: it was an hour past the deadline.
+            connection.execute(
+                sa.update(warehouse.dossiers)
+                .where(d.code == on_time.code)
+                .values(finished_at=on_time.due_at + timedelta(hours=1))
+            )
+        correction = {**conf, "report": "TTHC_RESULTS", "reason": "a finishing time corrected", "pull": False}
+        assert demo.airflow_dags_test(env, "correct_report", cut_off + timedelta(hours=1), correction) == 0, (
+            env.workdir / "airflow-run.log"
+        ).read_text()[-5000:]
+        log = "\n".join(p.read_text(encoding="utf-8") for p in (env.workdir / "airflow" / "logs").rglob("*.log"))
+        log += (env.workdir / "airflow-run.log").read_text(encoding="utf-8")
+        assert "against the accepted v1" in log and "resolved_late" in log
+        rows = ledger.listing(pipeline.engine_for(config), "TTHC_RESULTS", PERIOD.id)
+        assert [(r["version"], r["state"]) for r in rows] == [(1, "ACCEPTED"), (2, "ACCEPTED")]
+        assert len(_copies(env)) == 2
+
+        # Nothing changed since v2: the run fails and sends nothing.
+        assert demo.airflow_dags_test(env, "correct_report", cut_off + timedelta(hours=2), correction) != 0
+        assert "nothing changed" in (env.workdir / "airflow-run.log").read_text(encoding="utf-8")
+        assert len(_copies(env)) == 2
