@@ -189,7 +189,9 @@ def test_an_already_signed_document_is_not_signed_twice() -> None:
 # ---------------------------------------------------------------- loading keys
 
 
-NOW = datetime.now(UTC)
+def now() -> datetime:
+    """The time of the call: the identities are made when each test runs, not when the file is collected."""
+    return datetime.now(UTC)
 
 
 def _secret(name: str, value: str) -> Secret:
@@ -199,13 +201,13 @@ def _secret(name: str, value: str) -> Secret:
 def test_pem_key_and_certificate_load_as_text_or_as_paths_relative_to_the_config(tmp_path: Path) -> None:
     identity = make_identity("ec")
     as_text = signing.load_signing_key(
-        at=NOW, base=tmp_path, key=_secret("K", identity.key_pem), certificate=_secret("C", identity.cert_pem)
+        at=now(), base=tmp_path, key=_secret("K", identity.key_pem), certificate=_secret("C", identity.cert_pem)
     )
     (tmp_path / "keys").mkdir()
     (tmp_path / "keys" / "key.pem").write_text(identity.key_pem)
     (tmp_path / "keys" / "cert.pem").write_text(identity.cert_pem)
     as_paths = signing.load_signing_key(
-        at=NOW, base=tmp_path, key=_secret("K", "keys/key.pem"), certificate=_secret("C", "keys/cert.pem")
+        at=now(), base=tmp_path, key=_secret("K", "keys/key.pem"), certificate=_secret("C", "keys/cert.pem")
     )
     assert as_text.kid == as_paths.kid == identity.signing_key.kid
     print(f"\nPEM loaded as text and as paths: {as_paths!r}")
@@ -221,12 +223,12 @@ def test_an_encrypted_pem_key_needs_its_password_and_errors_never_show_it(tmp_pa
     ).decode()
     key, cert = _secret("SIGN_KEY", encrypted), _secret("SIGN_CERT", identity.cert_pem)
     loaded = signing.load_signing_key(
-        at=NOW, base=tmp_path, key=key, certificate=cert, password=_secret("PW", password)
+        at=now(), base=tmp_path, key=key, certificate=cert, password=_secret("PW", password)
     )
     assert loaded.algorithm == "RS256"
     for wrong in (None, _secret("PW", "wrong-password")):
         with pytest.raises(signing.SigningError) as caught:
-            signing.load_signing_key(at=NOW, base=tmp_path, key=key, certificate=cert, password=wrong)
+            signing.load_signing_key(at=now(), base=tmp_path, key=key, certificate=cert, password=wrong)
         message = str(caught.value)
         assert "SIGN_KEY" in message and password not in message and "wrong-password" not in message
         assert "BEGIN" not in message and "MII" not in message
@@ -240,15 +242,15 @@ def test_pkcs12_loads_from_a_file_or_base64_with_its_password(tmp_path: Path) ->
     (tmp_path / "province.p12").write_bytes(bundle)
     password = _secret("P12_PASSWORD", "p12-secret")
     from_file = signing.load_signing_key(
-        at=NOW, base=tmp_path, pkcs12_bundle=_secret("P12", "province.p12"), password=password
+        at=now(), base=tmp_path, pkcs12_bundle=_secret("P12", "province.p12"), password=password
     )
     from_text = signing.load_signing_key(
-        at=NOW, base=tmp_path, pkcs12_bundle=_secret("P12", base64.b64encode(bundle).decode()), password=password
+        at=now(), base=tmp_path, pkcs12_bundle=_secret("P12", base64.b64encode(bundle).decode()), password=password
     )
     assert from_file.kid == from_text.kid == identity.signing_key.kid
     with pytest.raises(signing.SigningError, match=r"\$P12: not a PKCS#12 bundle, or the password is wrong") as caught:
         signing.load_signing_key(
-            at=NOW, base=tmp_path, pkcs12_bundle=_secret("P12", "province.p12"), password=_secret("P", "nope")
+            at=now(), base=tmp_path, pkcs12_bundle=_secret("P12", "province.p12"), password=_secret("P", "nope")
         )
     assert "p12-secret" not in str(caught.value)
     print(f"\nPKCS#12 loaded from a file and from base64: {from_file!r}")
@@ -259,7 +261,7 @@ def test_pkcs12_loads_from_a_file_or_base64_with_its_password(tmp_path: Path) ->
     [
         (lambda: make_identity("rsa", rsa_bits=1024), "at least 2048"),
         (lambda: make_identity("ec", curve=ec.SECP384R1()), "P-256"),
-        (lambda: make_identity("ec", valid_from=NOW - timedelta(days=60), days=30), "not now"),
+        (lambda: make_identity("ec", valid_from=now() - timedelta(days=60), days=30), "not now"),
     ],
     ids=["rsa-1024", "p-384", "expired"],
 )
@@ -267,14 +269,14 @@ def test_unfit_keys_and_certificates_are_refused(tmp_path: Path, unfit: object, 
     identity: Identity = unfit()  # type: ignore[operator]
     with pytest.raises(signing.SigningError, match=message):
         signing.load_signing_key(
-            at=NOW, base=tmp_path, key=_secret("K", identity.key_pem), certificate=_secret("C", identity.cert_pem)
+            at=now(), base=tmp_path, key=_secret("K", identity.key_pem), certificate=_secret("C", identity.cert_pem)
         )
 
 
 def test_a_certificate_of_another_key_is_refused(tmp_path: Path) -> None:
     with pytest.raises(signing.SigningError, match="not the key's"):
         signing.load_signing_key(
-            at=NOW,
+            at=now(),
             base=tmp_path,
             key=_secret("K", make_identity("ec").key_pem),
             certificate=_secret("C", make_identity("ec").cert_pem),
@@ -284,7 +286,7 @@ def test_a_certificate_of_another_key_is_refused(tmp_path: Path) -> None:
 def test_a_missing_file_names_the_variable_not_the_value(tmp_path: Path) -> None:
     with pytest.raises(signing.SigningError, match=r"\$SIGN_KEY: neither PEM text nor a readable file") as caught:
         signing.load_signing_key(
-            at=NOW,
+            at=now(),
             base=tmp_path,
             key=_secret("SIGN_KEY", "/secret/place/key.pem"),
             certificate=_secret("C", make_identity().cert_pem),
