@@ -501,12 +501,21 @@ def render(config: Config, report_type: ReportType | str, period_id: str, dry_ru
     A live submission already frozen for this period is returned as it is: its bytes never change.
     """
     report_type = ReportType(report_type)
+    return _rendered(config, report_type, period_of(config, report_type, period_id), 1, dry_run)
+
+
+def _rendered(
+    config: Config,
+    report_type: ReportType,
+    period: Period,
+    version: int,
+    dry_run: bool,
+    correction: tuple[str, str] | None = None,
+) -> Rendered:
+    """Version `version`, signed, written out: as the dry run's file, or frozen in the ledger first."""
     settings = config.report(report_type)
-    period = period_of(config, report_type, period_id)
-    content_type = renderer.XML_CONTENT_TYPE if settings.format is SubmissionFormat.XML else renderer.JSON_CONTENT_TYPE
-    version = 1
     if dry_run:
-        signed = _signed_payload(config, report_type, period.id, str(uuid.uuid4()), version)
+        signed = _signed_payload(config, report_type, period.id, str(uuid.uuid4()), version, correction)
         path = _output_path(config, report_type.value, period.id, version, settings.format, "dry-run")
         _write_rendered(path, signed.payload, signed.signature)
         return Rendered(None, signed.payload, path, signed.signature)
@@ -518,8 +527,13 @@ def render(config: Config, report_type: ReportType | str, period_id: str, dry_ru
         sender=config.province_code,
         version=version,
         fmt=settings.format.value,
-        content_type=content_type,
-        render=lambda submission_id: _signed_payload(config, report_type, period.id, submission_id, version),
+        content_type=renderer.XML_CONTENT_TYPE
+        if settings.format is SubmissionFormat.XML
+        else renderer.JSON_CONTENT_TYPE,
+        render=lambda submission_id: _signed_payload(
+            config, report_type, period.id, submission_id, version, correction
+        ),
+        supersedes=correction[0] if correction else None,
     )
     path = _output_path(config, report_type.value, period.id, version, settings.format, submission.submission_id)
     _write_rendered(path, submission.payload, submission.signature)
@@ -676,36 +690,13 @@ def correct(
                 f"{report_type.value} {period.id}: nothing changed since the accepted version v{base.version} "
                 f"(receipt {base.receipt_id}): no correction sent"
             )
-    if dry_run:
-        signed = _signed_payload(config, report_type, period.id, str(uuid.uuid4()), version, correction)
-        path = _output_path(config, report_type.value, period.id, version, settings.format, "dry-run")
-        _write_rendered(path, signed.payload, signed.signature)
-        changes = diff.diff(base.payload, signed.payload, settings.format.value)
-        if show is not None:
-            show(base, changes)
-        return Correction(base, Rendered(None, signed.payload, path, signed.signature), changes)
-    submission = ledger.freeze(
-        engine,
-        report_type=report_type.value,
-        period_id=period.id,
-        regime=period.regime.value,
-        sender=config.province_code,
-        version=version,
-        fmt=settings.format.value,
-        content_type=renderer.XML_CONTENT_TYPE
-        if settings.format is SubmissionFormat.XML
-        else renderer.JSON_CONTENT_TYPE,
-        render=lambda submission_id: _signed_payload(
-            config, report_type, period.id, submission_id, version, correction
-        ),
-        supersedes=base.receipt_id,
-    )
-    path = _output_path(config, report_type.value, period.id, version, settings.format, submission.submission_id)
-    _write_rendered(path, submission.payload, submission.signature)
-    rendered = Rendered(submission, submission.payload, path, submission.signature)
-    changes = diff.diff(base.payload, submission.payload, settings.format.value)  # what is actually sent
+    rendered = _rendered(config, report_type, period, version, dry_run, correction)
+    changes = diff.diff(base.payload, rendered.payload, settings.format.value)  # what is actually sent
     if show is not None:
         show(base, changes)
+    if dry_run:
+        return Correction(base, rendered, changes)
+    assert rendered.submission is not None
     log.info(
         "%s %s: correction v%d supersedes receipt %s, %d cells changed",
         report_type.value,
@@ -714,7 +705,7 @@ def correct(
         base.receipt_id,
         len(changes),
     )
-    return Correction(base, rendered, changes, publish(config, submission.id))
+    return Correction(base, rendered, changes, publish(config, rendered.submission.id))
 
 
 def report_total(config: Config, report_type: ReportType | str, period_id: str) -> dict[str, Any]:
