@@ -522,7 +522,7 @@ def suite_as_sql(expectations: Sequence[Any], table: Any) -> list[SqlCheck]:
         column = table.c[name]
         failing: ColumnElement[bool] | None = None
         unique: ColumnElement[Any] | None = None
-        if kind == "expect_column_values_to_be_unique":
+        if kind in ("expect_column_values_to_be_unique", "expect_column_values_to_be_unique_in_batch"):
             unique = column
         elif kind == "expect_column_values_to_not_be_null":
             failing = column.is_(None)

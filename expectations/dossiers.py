@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import great_expectations.expectations as gxe
 from great_expectations.expectations.row_conditions import Column
 
+from expectations.unique_in_batch import ExpectColumnValuesToBeUniqueInBatch
 from transforms.canonical import DUE_DAYS, FINISHED_STATUSES, Channel, Col, Status
 
 SUITE_NAME = "canonical_dossiers"
@@ -25,7 +26,7 @@ def dossier_suite(agency_codes: Sequence[str]) -> list[gxe.Expectation]:
         gxe.ExpectColumnValuesToNotBeNull(
             column=Col.CODE.value, description="Every dossier has a code: it is the key of every upsert."
         ),
-        gxe.ExpectColumnValuesToBeUnique(
+        ExpectColumnValuesToBeUniqueInBatch(
             column=Col.CODE.value, description="One row per dossier code in a batch, or counts double."
         ),
         gxe.ExpectColumnValuesToNotBeNull(

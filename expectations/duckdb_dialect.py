@@ -12,6 +12,10 @@ closed here, and only here:
 * `x IN (…300 literals…)` inside the `CASE` of GX's bundled counts is evaluated as a chain of
   comparisons (4.5 s on 2M rows); `x = ANY([…])` is one hashed lookup (0.06 s) with the same meaning.
 
+And one setting: GX lists failing records with `LIMIT n`, which makes DuckDB keep the file's row
+order across its threads; the order of a list of failing records means nothing here, and without
+it those scans take a third less time (`preserve_insertion_order = false`).
+
 Use the URL `duckdb+gx:///path/to/file.duckdb`; importing this module registers it.
 """
 
@@ -64,6 +68,10 @@ class GxDuckDBDialect(DuckDBDialect):
     # duckdb_engine does not support SQLAlchemy's statement cache; the IN rendering above needs the
     # list's value at compile time anyway.
     supports_statement_cache = False
+
+    def connect(self, *cargs: Any, **cparams: Any) -> Any:
+        cparams["config"] = {"preserve_insertion_order": False, **cparams.get("config", {})}
+        return super().connect(*cargs, **cparams)
 
 
 registry.register("duckdb.gx", __name__, "GxDuckDBDialect")

@@ -19,9 +19,10 @@ import duckdb
 import great_expectations as gx
 import great_expectations.expectations as gxe
 import pandas as pd
+import pyarrow as pa
 from great_expectations.data_context.types.base import ProgressBarsConfig
 
-from expectations import duckdb_dialect
+from expectations import duckdb_dialect, unique_in_batch  # noqa: F401 (registers the custom rule with GX)
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,40 @@ def _raised(exception_info: Any) -> str | None:
     return None
 
 
+def _listed(index_list: list[Any], key_column: str) -> list[dict[str, Any]]:
+    """GX's unexpected_index_list as one dict per failing record, in either of its two shapes.
+
+    With `exclude_unexpected_values` GX returns `[{key_column: [k1, k2, ...]}]`; otherwise one
+    `{key_column: k, column: value}` per record.
+    """
+    if len(index_list) == 1 and isinstance(index_list[0].get(key_column), list):
+        return [{key_column: key} for key in index_list[0][key_column]]
+    return [index if isinstance(index, dict) else {key_column: index} for index in index_list]
+
+
+def _with_values(
+    path: Path, key_column: str, failed: list[tuple[str, str, list[str], list[dict[str, Any]]]]
+) -> list[tuple[str, str, list[str], list[dict[str, Any]]]]:
+    """The compared values of the failing records, read from the batch's file in one scan."""
+    wanted = sorted({c for _, _, compared, listed in failed for c in compared if listed and c not in listed[0]})
+    keys = sorted({str(index[key_column]) for _, _, compared, listed in failed if compared for index in listed})
+    if not wanted or not keys:
+        return failed
+    failing = pa.table({key_column: pa.array(keys, pa.string())})
+    with duckdb.connect() as connection:
+        connection.register("failing", failing)
+        columns = ", ".join(f'b."{c}"' for c in wanted)
+        found = connection.execute(
+            f'SELECT b."{key_column}", {columns} FROM read_parquet(?) AS b JOIN failing USING ("{key_column}")',
+            [str(path)],
+        ).fetchall()
+    values = {str(row[0]): dict(zip(wanted, row[1:], strict=True)) for row in found}
+    return [
+        (rule, kind, compared, [{**values.get(str(index[key_column]), {}), **index} for index in listed])
+        for rule, kind, compared, listed in failed
+    ]
+
+
 class SuiteRunner:
     """A file-backed GX context under `root` (suites, results and Data Docs live there)."""
 
@@ -133,7 +168,7 @@ class SuiteRunner:
                 datasource.delete_asset(asset_name)
             asset = datasource.add_table_asset(name=asset_name, table_name="batch")
             batch_definition = asset.add_batch_definition_whole_table(name="whole")
-            return self._run(batch_definition, suite_name, expectations, key_column, run_name, {})
+            return self._run(batch_definition, suite_name, expectations, key_column, run_name, {}, values_from=path)
         finally:
             # Close GX's DuckDB connections: the file goes, and DuckDB objects left alive at exit are
             # reported as leaks by its bindings.
@@ -167,7 +202,15 @@ class SuiteRunner:
         key_column: str,
         run_name: str,
         batch_parameters: dict[str, Any],
+        values_from: Path | None = None,
     ) -> Outcome:
+        """Run the suite; `values_from` (the batch's Parquet file) has GX list only the failing keys.
+
+        GX's lists of failing records carry each record's values several times over (values, index
+        list, partial lists, counts), and copying and serialising them took longer than the checks on
+        a big batch. For a staged batch GX lists keys only, and the values compared are read back for
+        those records in one scan of the file.
+        """
         # Suites are rebuilt from code on every run: the code is the single source of the rules.
         suite = self.context.suites.add_or_update(
             gx.ExpectationSuite(name=suite_name, expectations=[e.copy() for e in expectations])
@@ -184,6 +227,7 @@ class SuiteRunner:
                     "result_format": "COMPLETE",
                     "unexpected_index_column_names": [key_column],
                     "partial_unexpected_count": MAX_LISTED_FAILURES,
+                    "exclude_unexpected_values": values_from is not None,
                 },
             )
         )
@@ -195,6 +239,7 @@ class SuiteRunner:
             evaluated=int(validation.statistics.get("evaluated_expectations", 0)),
             docs_index=self.docs_index,
         )
+        failed: list[tuple[str, str, list[str], list[dict[str, Any]]]] = []
         for item in validation.results:
             if item.success:
                 continue
@@ -210,20 +255,23 @@ class SuiteRunner:
             compared = [
                 c
                 for c in (config.kwargs.get("column"), config.kwargs.get("column_A"), config.kwargs.get("column_B"))
-                if c
+                if c and c != key_column
             ]
-            listed = item.result.get("unexpected_index_list") or []
+            listed = _listed(item.result.get("unexpected_index_list") or [], key_column)
+            rows = (item.result.get("details") or {}).get("unexpected_rows")
+            if rows:  # a SQL rule (UnexpectedRowsExpectation): each row names a key and what it found
+                listed, compared = rows, [name for name in rows[0] if name != key_column]
             if not listed or int(item.result.get("unexpected_count") or 0) > len(listed):
                 # A failed rule that names no (or not every) failing record cannot be quarantined record by record.
                 outcome.incomplete_rules.append(rule)
+            failed.append((rule, config.type, compared, listed))
+        if values_from is not None:
+            failed = _with_values(values_from, key_column, failed)
+        for rule, kind, compared, listed in failed:
             for index in listed:
-                key = str(index.get(key_column)) if isinstance(index, dict) else str(index)
-                values = (
-                    ", ".join(f"{c}={_plain(index.get(c))}" for c in compared if c != key_column)
-                    if isinstance(index, dict)
-                    else ""
-                )
-                outcome.failures.append(FailedRecord(key, rule, f"[{config.type}] {values}".strip()))
+                key = str(index.get(key_column))
+                values = ", ".join(f"{c}={_plain(index.get(c))}" for c in compared)
+                outcome.failures.append(FailedRecord(key, rule, f"[{kind}] {values}".strip()))
         log.info(
             "suite %s: %d expectation(s), %s; %d failing record(s)",
             suite_name,

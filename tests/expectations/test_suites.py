@@ -73,6 +73,15 @@ def test_dossier_suite_passes_good_records_and_names_each_bad_one(tmp_path: Path
     rules = {f.key: f.rule for f in outcome.failures}
     assert "registry" in rules["bad-agency"] and "Known status" in rules["bad-status"]
     assert "finishing time" in rules["bad-finish"] and "due date" in rules["bad-due"]
+    # Each failure shows the values the rule compared, read back from the staged file.
+    details = {f.key: f.detail for f in outcome.failures}
+    assert details["bad-status"] == "[expect_column_values_to_be_in_set] status='ĐANG XỬ LÝ'"
+    assert details["bad-agency"] == "[expect_column_values_to_be_in_set] agency_code='999.99.99.H99'"
+    assert (
+        "finished_at=2026-10-19 08:00:00" in details["bad-order"]
+        and "received_at=2026-10-20 08:00:00" in details["bad-order"]
+    )
+    assert details["bad-field"] == "[expect_column_values_to_match_regex] field_code='LV TƯ PHÁP'"
     assert outcome.docs_index is not None and outcome.docs_index.is_file()
     # The scratch database GX read is gone; the staged file stays until the merge.
     assert not list((tmp_path / "gx" / "scratch").iterdir()) and staged.is_file()
@@ -152,3 +161,36 @@ def test_a_check_that_cannot_run_holds_the_whole_batch_back(tmp_path: Path) -> N
     assert not outcome.success
     assert outcome.incomplete_rules == ["a check that cannot run"]
     assert [f.key for f in outcome.failures] == ["(whole batch)"]
+
+
+def test_repeated_codes_are_named_once_each_with_their_copies(tmp_path: Path) -> None:
+    staged = _staged(tmp_path, [good("ok-1"), good("twice"), good("twice"), good("thrice")] + [good("thrice")] * 2)
+    outcome = SuiteRunner(tmp_path / "gx").validate_parquet(
+        staged,
+        suite_name=dossiers.SUITE_NAME,
+        expectations=dossiers.dossier_suite(REGISTRY.codes),
+        key_column="code",
+        run_name="test",
+    )
+    assert not outcome.success and not outcome.incomplete_rules
+    assert sorted((f.key, f.detail) for f in outcome.failures) == [
+        ("thrice", "[expect_column_values_to_be_unique_in_batch] copies=3"),
+        ("twice", "[expect_column_values_to_be_unique_in_batch] copies=2"),
+    ]
+    assert {f.rule for f in outcome.failures} == {"One row per dossier code in a batch, or counts double."}
+
+
+def test_more_repeated_codes_than_can_be_listed_hold_the_batch_back(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from expectations import unique_in_batch
+
+    monkeypatch.setattr(unique_in_batch, "FETCH_LIMIT", 3)
+    staged = _staged(tmp_path, [good(f"d-{n}") for n in range(4) for _ in range(2)])
+    outcome = SuiteRunner(tmp_path / "gx").validate_parquet(
+        staged,
+        suite_name=dossiers.SUITE_NAME,
+        expectations=dossiers.dossier_suite(REGISTRY.codes),
+        key_column="code",
+        run_name="test",
+    )
+    assert outcome.incomplete_rules == ["One row per dossier code in a batch, or counts double."]
+    assert len(outcome.failures) == 2  # listed up to the limit, and the batch is held back
