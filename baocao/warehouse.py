@@ -424,15 +424,18 @@ class _Counted:
 
 
 def _empty_for_initial_load(connection: Connection, staged_rows: int, min_rows: int) -> bool:
-    """Whether this merge may load straight into `dossiers`: PostgreSQL, a big batch, an empty table.
+    """Whether this merge may load straight into `dossiers`: a big batch and an empty table.
 
-    The table is locked first (ACCESS EXCLUSIVE, until the merge commits) and then found empty, so a
-    concurrent merge waits and then takes the upsert path.
+    On PostgreSQL the table is locked first (ACCESS EXCLUSIVE, until the merge commits) and then found
+    empty, so a concurrent merge waits and then takes the upsert path; on SQLite the caller holds the
+    database's write lock already (BEGIN IMMEDIATE).
     """
-    if connection.dialect.name != "postgresql" or staged_rows < min_rows:
+    if staged_rows < min_rows:
         return False
     if connection.execute(sa.select(sa.exists().select_from(dossiers))).scalar_one():
         return False
+    if connection.dialect.name != "postgresql":
+        return True
     connection.exec_driver_sql("LOCK TABLE dossiers IN ACCESS EXCLUSIVE MODE")
     return not connection.execute(sa.select(sa.exists().select_from(dossiers))).scalar_one()
 
@@ -470,8 +473,8 @@ def merge_batch(
     so the good version already stored stays. One transaction: a crash leaves the batch STAGED and
     its file in place. The rows are bulk-loaded into a scratch table first (COPY into an UNLOGGED
     table on PostgreSQL, ADBC into an attached scratch file on SQLite), then upserted in one
-    statement; a big first load into an empty table on PostgreSQL is copied straight in
-    (`_load_into_empty`).
+    statement; a big first load into an empty table is copied straight in on PostgreSQL
+    (`_load_into_empty`) and inserted without the period index on SQLite (`_insert_into_empty_sqlite`).
     """
     with engine.connect() as connection:
         batch = connection.execute(sa.select(batches).where(batches.c.batch_id == batch_id)).mappings().one()
@@ -487,7 +490,7 @@ def merge_batch(
         connection.commit()
         rows = staging.read_batch(staged_file, held_back)
         if connection.dialect.name == "sqlite":
-            merged = _merge_sqlite(connection, batch, rows, staged_file)
+            merged = _merge_sqlite(connection, batch, rows, staged_file, initial_load_min_rows)
         else:
             if _empty_for_initial_load(connection, int(batch["staged"] or 0), initial_load_min_rows):
                 merged = _load_into_empty(connection, rows, batch["source"], batch_id)
@@ -506,9 +509,19 @@ def merge_batch(
 
 
 def _merge_sqlite(
-    connection: Connection, batch: sa.RowMapping, rows: Iterable[pa.RecordBatch], staged_file: Path
+    connection: Connection,
+    batch: sa.RowMapping,
+    rows: Iterable[pa.RecordBatch],
+    staged_file: Path,
+    initial_load_min_rows: int,
 ) -> int:
-    """SQLite: rows into a scratch file (ADBC), attached while no transaction is open, upserted, detached."""
+    """SQLite: rows into a scratch file (ADBC), attached while no transaction is open, merged, detached.
+
+    The transaction starts with BEGIN IMMEDIATE, which takes the write lock at once: a concurrent
+    merge waits, and the emptiness check below cannot race. A big first load into an empty table is
+    inserted with the period index dropped and rebuilt afterwards (`_insert_into_empty_sqlite`); SQLite's
+    DDL is transactional, so a failure restores the index with everything else.
+    """
     scratch, merged = _sqlite_scratch(staged_file, rows)
     try:
         # The default 2 MiB page cache thrashes on millions of rows keyed by text codes: give this
@@ -516,7 +529,11 @@ def _merge_sqlite(
         connection.exec_driver_sql("PRAGMA cache_size = -262144")
         connection.exec_driver_sql(f"ATTACH DATABASE ? AS {_SQLITE_LOAD_SCHEMA}", (str(scratch),))
         try:
-            _upsert_from(connection, _SQLITE_LOAD, batch["source"], batch["batch_id"])
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            if _empty_for_initial_load(connection, merged, initial_load_min_rows):
+                _insert_into_empty_sqlite(connection, _SQLITE_LOAD, batch["source"], batch["batch_id"])
+            else:
+                _upsert_from(connection, _SQLITE_LOAD, batch["source"], batch["batch_id"])
             _finish_merge(connection, batch, merged)
             connection.commit()
         except BaseException:
@@ -530,18 +547,42 @@ def _merge_sqlite(
     return merged
 
 
+def _rows_from(load: sa.Table, source: str, batch_id: str) -> sa.Select[Any]:
+    """The scratch table's rows as `dossiers` rows, in code order: each page of the primary key is
+    then filled once instead of revisited at random."""
+    return (
+        sa.select(
+            *[load.c[name] for name in CANONICAL_COLUMNS],
+            sa.literal(source).label("source"),
+            sa.literal(batch_id).label("batch_id"),
+        )
+        .where(sa.true())  # SQLite needs a WHERE to tell INSERT … SELECT … ON CONFLICT apart
+        .order_by(load.c[Col.CODE])
+    )
+
+
+def _insert_into_empty_sqlite(connection: Connection, load: sa.Table, source: str, batch_id: str) -> None:
+    """SQLite: a first load into the empty, write-locked `dossiers`, its period index built once after.
+
+    5M rows: 76 s through the upsert, 42 s this way (README). The rows that passed validation have
+    distinct codes; should two share one, the primary key refuses the insert and the merge rolls back.
+    """
+    for index in dossiers.indexes:
+        connection.execute(sa.schema.DropIndex(index))
+    connection.execute(
+        sa.insert(dossiers).from_select([*CANONICAL_COLUMNS, "source", "batch_id"], _rows_from(load, source, batch_id))
+    )
+    for index in dossiers.indexes:
+        connection.execute(sa.schema.CreateIndex(index))
+
+
 def _upsert_from(connection: Connection, load: sa.Table, source: str, batch_id: str) -> None:
     """Upsert the scratch table's rows into `dossiers` in code order; a stored newer version stays."""
     insert = _insert_for(connection)
     value_columns = [name for name in CANONICAL_COLUMNS if name != Col.CODE]
-    source_rows = sa.select(
-        *[load.c[name] for name in CANONICAL_COLUMNS],
-        sa.literal(source).label("source"),
-        sa.literal(batch_id).label("batch_id"),
-    ).where(sa.true())  # SQLite needs a WHERE to tell INSERT … SELECT … ON CONFLICT apart
-    # In code order, each page of the primary key is filled once instead of revisited at random.
-    source_rows = source_rows.order_by(load.c[Col.CODE])
-    statement = insert(dossiers).from_select([*CANONICAL_COLUMNS, "source", "batch_id"], source_rows)
+    statement = insert(dossiers).from_select(
+        [*CANONICAL_COLUMNS, "source", "batch_id"], _rows_from(load, source, batch_id)
+    )
     statement = statement.on_conflict_do_update(
         index_elements=[dossiers.c.code],
         set_={name: statement.excluded[name] for name in [*value_columns, "source", "batch_id"]},
