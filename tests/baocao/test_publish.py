@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import requests
 import sqlalchemy as sa
 
 from baocao import demo, ledger, pipeline, warehouse
@@ -21,6 +20,7 @@ from baocao.errors import DataQualityError, FatalError, RetriableError
 from connectors.central import CentralClient
 from simulators.central.server import RunningSandbox, start_in_thread
 from simulators.central.settings import Settings
+from tests import central_readback
 from tests.transforms.test_tthc_aggregation import DOSSIERS, REGISTRY
 
 TOKEN = "test-central-token"
@@ -33,15 +33,7 @@ class World:
     sandbox: RunningSandbox
 
     def central_copies(self) -> list[dict[str, object]]:
-        response = requests.get(
-            f"{self.sandbox.base_url}/submissions",
-            params={"report_type": "TTHC_RESULTS", "period": PERIOD},
-            headers={"Authorization": f"Bearer {TOKEN}"},
-            timeout=10,
-        )
-        response.raise_for_status()
-        body = response.json()
-        return list(body if isinstance(body, list) else body.get("data") or body.get("receipts") or [])
+        return central_readback.submissions(self.sandbox.base_url, TOKEN, "TTHC_RESULTS", PERIOD)
 
 
 @pytest.fixture(params=["xml", "json"])

@@ -30,6 +30,7 @@ from simulators.central.document import parse_body
 from simulators.central.server import RunningSandbox, start_in_thread
 from simulators.central.settings import Settings
 from simulators.central.signatures import PinnedCertificateVerifier
+from tests import central_readback
 from tests.transforms.test_signing import Identity, make_identity
 from tests.transforms.test_tthc_aggregation import DOSSIERS, REGISTRY
 from transforms import signing
@@ -123,14 +124,7 @@ class World:
         )
 
     def central_copies(self) -> int:
-        response = requests.get(
-            f"{self.sandbox.base_url}/submissions",
-            params={"report_type": "TTHC_RESULTS", "period": PERIOD},
-            headers={"Authorization": f"Bearer {TOKEN}"},
-            timeout=10,
-        )
-        response.raise_for_status()
-        return len(response.json())
+        return len(central_readback.submissions(self.sandbox.base_url, TOKEN, "TTHC_RESULTS", PERIOD))
 
 
 def _write_keys(folder: Path, identity: Identity, monkeypatch: pytest.MonkeyPatch, how: str) -> str:

@@ -31,6 +31,7 @@ from baocao import demo, ledger, pipeline, warehouse
 from baocao.config import Config, load_config
 from simulators.central import create_app
 from simulators.central.settings import Settings
+from tests import central_readback
 from tests.transforms.test_tthc_aggregation import DOSSIERS, REGISTRY
 
 TOKEN = "delivery-test-central-token"  # noqa: S105 - a throw-away token of the loopback sandbox
@@ -160,14 +161,7 @@ class Sandbox:
 
     def read_back(self, period_id: str) -> list[dict[str, Any]]:
         """GET /submissions?report_type=&period= as the province would."""
-        response = requests.get(
-            f"{self.base_url}/submissions",
-            params={"report_type": REPORT, "period": period_id},
-            headers={"Authorization": f"Bearer {TOKEN}"},
-            timeout=10,
-        )
-        response.raise_for_status()
-        return list(response.json())
+        return central_readback.submissions(self.base_url, TOKEN, REPORT, period_id)
 
 
 # ---------------------------------------------------------------- configuration and warehouse

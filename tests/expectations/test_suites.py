@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from baocao import staging, warehouse
 from baocao.periods import parse_period
 from expectations import dossiers, tthc_report
-from expectations.runner import SuiteRunner
+from expectations.runner import Outcome, SuiteRunner
 from tests.transforms.test_tthc_aggregation import REGISTRY, _grouped
 from transforms.canonical import canonical_frame, canonical_record
 from transforms.tthc import assemble_tthc_report
@@ -24,6 +24,16 @@ def _staged(tmp_path: Path, records: list[dict[str, object]]) -> Path:
     warehouse.stage_dossiers(engine, "b1", frame, pulled=len(records), staging_dir=tmp_path / "staging")
     engine.dispose()
     return staging.batch_file(tmp_path / "staging", "b1")
+
+
+def _validated(tmp_path: Path, staged: Path) -> Outcome:
+    return SuiteRunner(tmp_path / "gx").validate_parquet(
+        staged,
+        suite_name=dossiers.SUITE_NAME,
+        expectations=dossiers.dossier_suite(REGISTRY.codes),
+        key_column="code",
+        run_name="test",
+    )
 
 
 def good(code: str, **changes: object) -> dict[str, object]:
@@ -165,13 +175,7 @@ def test_a_check_that_cannot_run_holds_the_whole_batch_back(tmp_path: Path) -> N
 
 def test_repeated_codes_are_named_once_each_with_their_copies(tmp_path: Path) -> None:
     staged = _staged(tmp_path, [good("ok-1"), good("twice"), good("twice"), good("thrice")] + [good("thrice")] * 2)
-    outcome = SuiteRunner(tmp_path / "gx").validate_parquet(
-        staged,
-        suite_name=dossiers.SUITE_NAME,
-        expectations=dossiers.dossier_suite(REGISTRY.codes),
-        key_column="code",
-        run_name="test",
-    )
+    outcome = _validated(tmp_path, staged)
     assert not outcome.success and not outcome.incomplete_rules
     assert sorted((f.key, f.detail) for f in outcome.failures) == [
         ("thrice", "[expect_column_values_to_be_unique_in_batch] copies=3"),
@@ -185,12 +189,6 @@ def test_more_repeated_codes_than_can_be_listed_hold_the_batch_back(tmp_path: Pa
 
     monkeypatch.setattr(unique_in_batch, "FETCH_LIMIT", 3)
     staged = _staged(tmp_path, [good(f"d-{n}") for n in range(4) for _ in range(2)])
-    outcome = SuiteRunner(tmp_path / "gx").validate_parquet(
-        staged,
-        suite_name=dossiers.SUITE_NAME,
-        expectations=dossiers.dossier_suite(REGISTRY.codes),
-        key_column="code",
-        run_name="test",
-    )
+    outcome = _validated(tmp_path, staged)
     assert outcome.incomplete_rules == ["One row per dossier code in a batch, or counts double."]
     assert len(outcome.failures) == 2  # listed up to the limit, and the batch is held back
