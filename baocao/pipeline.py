@@ -219,7 +219,7 @@ def extract(config: Config, source_name: str, now: datetime | None = None, perio
 
 def validate_batch(config: Config, batch_id: str) -> dict[str, Any]:
     """Run the dossier suite on the staged batch; quarantine failures; merge the rest."""
-    if not all(ch.isalnum() or ch in "-_." for ch in batch_id):
+    if not staging.valid_batch_id(batch_id):
         raise FatalError(f"invalid batch id {batch_id!r}")
     engine = engine_for(config)
     batch = warehouse.batch_summary(engine, batch_id)

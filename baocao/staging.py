@@ -39,8 +39,13 @@ def _arrow_type(column: str) -> pa.DataType:
 SCHEMA = pa.schema([pa.field(column, _arrow_type(column)) for column in STAGED_COLUMNS])
 
 
+def valid_batch_id(batch_id: str) -> bool:
+    """Batch ids name staging files: letters, digits, `-`, `_` and `.`, not starting with a dot."""
+    return bool(batch_id) and all(ch.isalnum() or ch in "-_." for ch in batch_id) and not batch_id.startswith(".")
+
+
 def batch_file(staging_dir: Path, batch_id: str) -> Path:
-    if not batch_id or not all(ch.isalnum() or ch in "-_." for ch in batch_id) or batch_id.startswith("."):
+    if not valid_batch_id(batch_id):
         raise ValueError(f"invalid batch id {batch_id!r}")
     return staging_dir / f"{batch_id}.parquet"
 

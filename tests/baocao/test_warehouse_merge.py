@@ -81,3 +81,11 @@ def test_a_failed_initial_load_leaves_the_table_empty_and_indexed(warehouse_url:
     inspector = sa.inspect(engine)
     assert inspector.get_pk_constraint("dossiers")["constrained_columns"] == ["code"]
     assert "ix_dossiers_received" in {index["name"] for index in inspector.get_indexes("dossiers")}
+
+
+@pytest.mark.parametrize("batch_id", ["", ".hidden", "../escape", "a/b", "a b", "x;DROP"])
+def test_a_batch_id_that_could_name_another_file_is_refused(tmp_path: Path, batch_id: str) -> None:
+    assert not staging.valid_batch_id(batch_id)
+    with pytest.raises(ValueError, match="invalid batch id"):
+        staging.batch_file(tmp_path, batch_id)
+    assert staging.valid_batch_id("commune-20261201T020000-0a1b2c3d.v2")
