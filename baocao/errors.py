@@ -7,7 +7,7 @@ Messages name the source, the record key and the rule; they never carry personal
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 class BaocaoError(Exception):
@@ -37,6 +37,9 @@ class RuleFailure:
     rule: str
     record: str
     detail: str
+    # The record's own key (a dossier or petition code) when the row gave one: what a reconciliation
+    # needs to know that the record exists, though it was rejected.
+    key: str | None = field(default=None, compare=False)
 
     def __str__(self) -> str:
         return f"rule {self.rule!r} failed on {self.record}: {self.detail}"

@@ -9,6 +9,20 @@ cannot be decoded with confidence is rejected whole with the reason, never read 
 Every reader returns clean values plus rejected rows with reasons, and lists rows that are not
 data (headings, totals, footers) as skipped: no row disappears silently. Identifiers stay text
 with their leading zeros. Applicants' personal data in the commune export is never copied.
+
+Rules of the CSV readers are named `<kind>.<what>` (`kind` is `commune` or `petition`), so that the
+quarantine can be filtered by what is wrong. A row breaks one of `CSV_ROW_RULES` (listed there with
+their meaning): `field_count`, `code_missing`, `agency_missing`, `received_missing`, `date_invalid`
+and `duplicate_code` for both kinds; `channel_missing`, `channel_unknown`, `status_missing`,
+`status_unknown` and `flag_invalid` for dossiers; `satisfied_invalid` for petitions. A file refused
+whole breaks one of `CSV_FILE_RULES`: `encoding`, `header`, `format`, `size` or `rejects`.
+
+A rejected row is one `RuleFailure`, never several: its rule is the row's first problem (in column
+order, the duplicate check last) and its detail lists every problem ("; "-separated, each naming the
+column and the value), followed by "(also: <rule>, ...)" when the row breaks other rules too. One
+failure per row keeps `ReadResult.rejects` a list of rejected rows: callers count the rows read as
+records plus rejects, and `FileLimits.max_rejected_rows` counts rows, not problems. Details quote only
+the columns the reader keeps: the applicant's name, ID number and phone are dropped before a row is read.
 """
 
 from __future__ import annotations
@@ -22,13 +36,13 @@ import struct
 import unicodedata
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from python_calamine import CalamineError, CalamineWorkbook
 
@@ -40,6 +54,8 @@ from transforms.vietnamese import UndecodableTextError, decode_text, parse_date,
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "CSV_FILE_RULES",
+    "CSV_ROW_RULES",
     "Block",
     "ReadResult",
     "SpreadsheetError",
@@ -594,10 +610,75 @@ HOSO_COLUMNS = (
     *HOSO_FLAGS,
     "ngay_capnhat",
 )
-HOSO_REQUIRED = ("ma_hoso", "ma_donvi", "hinhthuc_nop", "ngay_nhan", "trang_thai")
+# Required column → the rule an empty cell breaks; a code column → the rule a value outside its codes breaks.
+HOSO_MISSING = {
+    "ma_hoso": "commune.code_missing",
+    "ma_donvi": "commune.agency_missing",
+    "hinhthuc_nop": "commune.channel_missing",
+    "ngay_nhan": "commune.received_missing",
+    "trang_thai": "commune.status_missing",
+}
+HOSO_UNKNOWN = {"hinhthuc_nop": "commune.channel_unknown", "trang_thai": "commune.status_unknown"}
+HOSO_REQUIRED = tuple(HOSO_MISSING)
 PETITION_COLUMNS = ("ma_phan_anh", "ma_donvi", "ngay_nhan", "han_tra_loi", "ngay_tra_loi", "hai_long")
-PETITION_REQUIRED = ("ma_phan_anh", "ma_donvi", "ngay_nhan")
+PETITION_MISSING = {
+    "ma_phan_anh": "petition.code_missing",
+    "ma_donvi": "petition.agency_missing",
+    "ngay_nhan": "petition.received_missing",
+}
+PETITION_REQUIRED = tuple(PETITION_MISSING)
 FLAG_WORDS = {"0": False, "1": True}
+
+# Every rule a CSV row can break, with what it means (the detail names the column and the value).
+CSV_ROW_RULES: Mapping[str, str] = {
+    "commune.field_count": "the line has more or fewer fields than the header",
+    "commune.code_missing": "ma_hoso is empty",
+    "commune.agency_missing": "ma_donvi is empty",
+    "commune.channel_missing": "hinhthuc_nop is empty",
+    "commune.channel_unknown": "hinhthuc_nop is not a channel code (1, 2, 3)",
+    "commune.status_missing": "trang_thai is empty",
+    "commune.status_unknown": "trang_thai is not a status code (1-6, 9)",
+    "commune.received_missing": "ngay_nhan is empty",
+    "commune.date_invalid": "ngay_nhan, ngay_hen_tra, ngay_tra or ngay_capnhat is not a valid dd/mm/yyyy HH:MM",
+    "commune.flag_invalid": "co_phi, tt_truc_tuyen or da_so_hoa is not 0, 1 or empty",
+    "commune.duplicate_code": "the ma_hoso of a row read before in the same file",
+    "petition.field_count": "the line has more or fewer fields than the header",
+    "petition.code_missing": "ma_phan_anh is empty",
+    "petition.agency_missing": "ma_donvi is empty",
+    "petition.received_missing": "ngay_nhan is empty",
+    "petition.date_invalid": "ngay_nhan, han_tra_loi or ngay_tra_loi is not a valid dd/mm/yyyy [HH:MM]",
+    "petition.satisfied_invalid": "hai_long is not 1, 0 or empty",
+    "petition.duplicate_code": "the ma_phan_anh of a row read before in the same file",
+}
+# Every rule a CSV file refused whole breaks (its one reject, `ReadResult.refused_whole`).
+CSV_FILE_RULES: Mapping[str, str] = {
+    f"{kind}.{what}": meaning
+    for kind in ("commune", "petition")
+    for what, meaning in {
+        "encoding": "the file cannot be decoded with confidence (UTF-8, Windows-1258 or TCVN3)",
+        "header": "the file is empty or its header lacks a column",
+        "format": "not a readable CSV (e.g. a stray quote)",
+        "size": "more lines, or a longer line, than the limits",
+        "rejects": "more rows rejected than FileLimits.max_rejected_rows: not an export of the expected form",
+    }.items()
+}
+
+
+class RowProblem(NamedTuple):
+    """One problem of a CSV row: the rule it breaks and what is wrong (naming the column and the value)."""
+
+    rule: str
+    text: str
+
+
+def _row_failure(record: str, problems: Sequence[RowProblem], key: str | None = None) -> RuleFailure:
+    """A rejected row's one failure: under its first problem's rule, with every problem in the detail."""
+    rule = problems[0].rule
+    detail = "; ".join(problem.text for problem in problems)
+    others = [other for other in dict.fromkeys(problem.rule for problem in problems) if other != rule]
+    if others:
+        detail += f" (also: {', '.join(others)})"
+    return RuleFailure(rule, record, detail, key)
 
 
 def _csv_bytes(source: Path | str | bytes, name: str | None, kind: str, limits: FileLimits) -> tuple[bytes, str]:
@@ -655,7 +736,7 @@ def _read_csv(
     columns: Sequence[str],
     required_columns: Sequence[str],
     delimiter: str | None,
-    read_row: Callable[[dict[str, str], list[str]], dict[str, Any]],
+    read_row: Callable[[dict[str, str], list[RowProblem]], dict[str, Any]],
     limits: FileLimits | None,
 ) -> ReadResult:
     limits = limits or FileLimits()
@@ -672,6 +753,18 @@ def _read_csv(
     records: list[dict[str, Any]] = []
     rejects: list[RuleFailure] = []
     first_seen: dict[str, int] = {}
+
+    def too_many_rejects() -> ReadResult:
+        earliest = rejects[0]
+        return _whole_file_reject(
+            kind,
+            label,
+            f"{kind}.rejects",
+            f"more than {limits.max_rejected_rows} rows rejected (the first: {earliest.record}: "
+            f"{earliest.detail}): not an export of the expected form",
+            decoded.encoding,
+        )
+
     try:
         for cells in reader:
             number = reader.line_num
@@ -686,19 +779,11 @@ def _read_csv(
                     )
                 continue
             if len(rejects) > limits.max_rejected_rows:
-                earliest = rejects[0]
-                return _whole_file_reject(
-                    kind,
-                    label,
-                    f"{kind}.rejects",
-                    f"more than {limits.max_rejected_rows} rows rejected (the first: {earliest.record}: "
-                    f"{earliest.detail}): not an export of the expected form",
-                    decoded.encoding,
-                )
+                return too_many_rejects()
             if len(cells) != len(header):
                 rejects.append(
                     RuleFailure(
-                        f"{kind}.row",
+                        f"{kind}.field_count",
                         f"{kind} {label} row {number}",
                         f"{len(cells)} fields, the header has {len(header)}",
                     )
@@ -710,14 +795,17 @@ def _read_csv(
                 for column, value in zip(header, cells, strict=True)
                 if column in columns and column not in PERSONAL_FIELDS
             }
-            problems: list[str] = []
+            problems: list[RowProblem] = []
             record = read_row(row, problems)
             key = record.get(key_column)
             if key and key in first_seen:
-                problems.append(f"duplicate {key_column} (first at row {first_seen[key]})")
+                problems.append(
+                    RowProblem(f"{kind}.duplicate_code", f"duplicate {key_column} (first at row {first_seen[key]})")
+                )
             record_key = f"{kind} {label} row {number}" + (f" ({key_column} {key})" if key else "")
             if problems:
-                rejects.append(RuleFailure(f"{kind}.row", record_key, "; ".join(problems)))
+                # One failure per row (module docstring): the limit above counts rows, not problems.
+                rejects.append(_row_failure(record_key, problems, str(key) if key else None))
                 continue
             if key:
                 first_seen[key] = number
@@ -730,70 +818,80 @@ def _read_csv(
         )
     if header is None:
         return _whole_file_reject(kind, label, f"{kind}.header", "empty file: no header row", decoded.encoding)
+    if len(rejects) > limits.max_rejected_rows:  # the last rows may be the ones over the limit
+        return too_many_rejects()
     log.info("%s %s (%s): %d row(s), %d rejected", kind, label, decoded.encoding, len(records), len(rejects))
     return ReadResult(label, records, rejects, [], decoded.encoding)
 
 
-def _text(row: dict[str, str], column: str, problems: list[str], required: bool) -> str | None:
+# The helpers below add each problem with the rule it breaks: `missing` is the rule of an empty
+# required cell (None: the column is optional), `invalid` the rule of a value that cannot be read.
+
+
+def _text(row: dict[str, str], column: str, problems: list[RowProblem], missing: str | None) -> str | None:
     value = nfc(row.get(column))
-    if value is None and required:
-        problems.append(f"missing {column}")
+    if value is None and missing:
+        problems.append(RowProblem(missing, f"missing {column}"))
     return value
 
 
-def _time(row: dict[str, str], column: str, problems: list[str], required: bool) -> datetime | None:
+def _time(
+    row: dict[str, str], column: str, problems: list[RowProblem], missing: str | None, invalid: str
+) -> datetime | None:
     text = (row.get(column) or "").strip()
     if not text:
-        if required:
-            problems.append(f"missing {column}")
+        if missing:
+            problems.append(RowProblem(missing, f"missing {column}"))
         return None
     try:
         return parse_datetime(text)
     except ValueError as problem:
-        problems.append(f"{column}: {problem}")
+        problems.append(RowProblem(invalid, f"{column}: {problem}"))
         return None
 
 
-def _day_or_time(row: dict[str, str], column: str, problems: list[str], required: bool) -> date | datetime | None:
+def _day_or_time(
+    row: dict[str, str], column: str, problems: list[RowProblem], missing: str | None, invalid: str
+) -> date | datetime | None:
     text = (row.get(column) or "").strip()
     if not text:
-        if required:
-            problems.append(f"missing {column}")
+        if missing:
+            problems.append(RowProblem(missing, f"missing {column}"))
         return None
     try:
         return parse_datetime(text) if ":" in text else parse_date(text)
     except ValueError as problem:
-        problems.append(f"{column}: {problem}")
+        problems.append(RowProblem(invalid, f"{column}: {problem}"))
         return None
 
 
-def _flag(row: dict[str, str], column: str, problems: list[str]) -> bool | None:
+def _flag(row: dict[str, str], column: str, problems: list[RowProblem], invalid: str) -> bool | None:
     text = (row.get(column) or "").strip()
     if not text:
         return None
     if text not in FLAG_WORDS:
-        problems.append(f"{column} must be 0, 1 or empty, got {text!r}")
+        problems.append(RowProblem(invalid, f"{column} must be 0, 1 or empty, got {text!r}"))
         return None
     return FLAG_WORDS[text]
 
 
-def _hoso_row(row: dict[str, str], problems: list[str]) -> dict[str, Any]:
+def _hoso_row(row: dict[str, str], problems: list[RowProblem]) -> dict[str, Any]:
     record: dict[str, Any] = {}
     for column in HOSO_TEXT:
-        record[column] = _text(row, column, problems, column in HOSO_REQUIRED)
+        record[column] = _text(row, column, problems, HOSO_MISSING.get(column))
     for column, allowed in HOSO_CODES.items():
         text = (row.get(column) or "").strip()
         record[column] = None
         if not text:
-            problems.append(f"missing {column}")
+            problems.append(RowProblem(HOSO_MISSING[column], f"missing {column}"))
         elif not text.isdigit() or int(text) not in allowed:
-            problems.append(f"{column} {text!r} is not one of {sorted(allowed)}")
+            problems.append(RowProblem(HOSO_UNKNOWN[column], f"{column} {text!r} is not one of {sorted(allowed)}"))
         else:
             record[column] = int(text)
     for column in HOSO_TIMES:
-        record[column] = _time(row, column, problems, column in HOSO_REQUIRED)
+        record[column] = _time(row, column, problems, HOSO_MISSING.get(column), "commune.date_invalid")
     for column in HOSO_FLAGS:
-        record[column] = _flag(row, column, problems)
+        record[column] = _flag(row, column, problems, "commune.flag_invalid")
     return {column: record[column] for column in HOSO_COLUMNS}
 
 
@@ -816,17 +914,15 @@ def read_commune_csv(
     )
 
 
-def _petition_row(row: dict[str, str], problems: list[str]) -> dict[str, Any]:
+def _petition_row(row: dict[str, str], problems: list[RowProblem]) -> dict[str, Any]:
     record: dict[str, Any] = {
-        "ma_phan_anh": _text(row, "ma_phan_anh", problems, True),
-        "ma_donvi": _text(row, "ma_donvi", problems, True),
-        "ngay_nhan": _day_or_time(row, "ngay_nhan", problems, True),
-        "han_tra_loi": _day_or_time(row, "han_tra_loi", problems, False),
-        "ngay_tra_loi": _day_or_time(row, "ngay_tra_loi", problems, False),
+        column: _text(row, column, problems, PETITION_MISSING[column]) for column in ("ma_phan_anh", "ma_donvi")
     }
+    for column in ("ngay_nhan", "han_tra_loi", "ngay_tra_loi"):
+        record[column] = _day_or_time(row, column, problems, PETITION_MISSING.get(column), "petition.date_invalid")
     satisfied = (row.get("hai_long") or "").strip()
     if satisfied and satisfied not in FLAG_WORDS:
-        problems.append(f"hai_long must be 1, 0 or empty, got {satisfied!r}")
+        problems.append(RowProblem("petition.satisfied_invalid", f"hai_long must be 1, 0 or empty, got {satisfied!r}"))
     record["hai_long"] = FLAG_WORDS.get(satisfied)
     return record
 

@@ -102,8 +102,8 @@ BAD = [
 ]
 # (record key, rule): what the quarantine names, the reader's rejections first, in row order.
 QUARANTINED = [
-    (f"petition {EXPORT} row 12", "petition.row"),
-    (f"petition {EXPORT} row 14 (ma_phan_anh PA-LOI-HAI-LONG)", "petition.row"),
+    (f"petition {EXPORT} row 12", "petition.code_missing"),
+    (f"petition {EXPORT} row 14 (ma_phan_anh PA-LOI-HAI-LONG)", "petition.satisfied_invalid"),
     (f"petition {EXPORT} (ma_phan_anh PA-LOI-TRA-LOI-TRUOC)", "petition.answered_before_received"),
     (f"petition {EXPORT} (ma_phan_anh PA-X)", "petition.agency_unknown"),
     (f"petition {EXPORT} (ma_phan_anh PA-NO-DEADLINE)", "petition.deadline_missing"),
@@ -247,7 +247,7 @@ def test_petitions_from_the_export_to_the_index_and_the_sandbox(
         assert [rule for _, rule in quarantined(config, states[2][0])] == ["petition.header"]
         assert [rule for _, rule in quarantined(config, states[3][0])] == [
             "petition.no_sound_rows",
-            "petition.row",
+            "petition.code_missing",
             "petition.answered_before_received",
         ]
         assert stored_petitions(config) == kept
@@ -288,7 +288,8 @@ def test_no_personal_data_reaches_the_warehouse_or_the_logs(
     engine = pipeline.engine_for(config)
     stored = pd.read_sql_table("petitions", engine).to_string() + pd.read_sql_table("quarantine", engine).to_string()
     assert [row["code"] for row in stored_petitions(config)] == ["0001"]
-    assert quarantined(config, batch_id) == [(f"petition {EXPORT} row 3 (ma_phan_anh 0002)", "petition.row")]
+    rejected = (f"petition {EXPORT} row 3 (ma_phan_anh 0002)", "petition.satisfied_invalid")
+    assert quarantined(config, batch_id) == [rejected]
     for personal in ("Nguyễn Văn An", "0912345678", "Trần Thị Bình", "0987654321"):
         assert personal not in stored and personal not in caplog.text
 
