@@ -88,6 +88,10 @@ class SourceConfig:
     page_size: int = 500
     overlap_minutes: int = 60
     retry: RetryPolicy = RetryPolicy()
+    # commune_csv only: each file is its commune's whole `hoso` table (department-systems.md §4), so a
+    # stored dossier of an agency in this batch's files that no file lists any more was deleted there.
+    # False for communes that send only the rows that changed: then nothing is ever marked deleted.
+    full_export: bool = True
 
     def credentials(self) -> tuple[Secret, Secret]:
         if self.client_id is None or self.client_secret is None:
@@ -105,6 +109,9 @@ SOURCE_KINDS: Mapping[str, tuple[str, ...]] = {
     "ict_workbook": ("path",),
     "egov_workbook": ("path",),
 }
+
+# Kinds whose files are whole-table dumps that `full_export` can declare (deleted rows vanish from them).
+FULL_EXPORT_KINDS = ("commune_csv",)
 
 
 @dataclass(frozen=True)
@@ -250,6 +257,16 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
             _require(table, key, f"{source_where} (kind {kind})")
         if kind == "catalogue_xml" and not ("base_url" in table or "path" in table):
             raise ConfigurationError(f"{source_where}: a catalogue source needs base_url or path")
+        full_export = table.get("full_export", True)
+        if "full_export" in table and kind not in FULL_EXPORT_KINDS:
+            raise ConfigurationError(
+                f"{source_where} (source {name}): full_export applies to {', '.join(FULL_EXPORT_KINDS)} sources "
+                f"(whole-table exports), not to kind {kind}"
+            )
+        if not isinstance(full_export, bool):
+            raise ConfigurationError(
+                f"{source_where} (source {name}): full_export must be true or false, got {full_export!r}"
+            )
         sources[name] = SourceConfig(
             name=name,
             kind=kind,
@@ -270,6 +287,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
             page_size=int(table.get("page_size", 500)),
             overlap_minutes=int(table.get("overlap_minutes", 60)),
             retry=_retry(table),
+            full_export=full_export,
         )
 
     reports: dict[ReportType, ReportConfig] = {}

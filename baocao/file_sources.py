@@ -7,7 +7,9 @@ go to `quarantine` and into the error), and the stored catalogue or scores stay 
 Commune dossiers are records like any source's: mapped to the canonical dossier by the source's
 mapping (the `hoso` mapping by default), staged, then validated and merged by the common path. A
 row the reader rejects is quarantined and the rest go on; a file that cannot be read at all
-(encoding, header) stops the batch, since none of its rows can be trusted.
+(encoding, header) stops the batch, since none of its rows can be trusted. An export being its
+commune's whole table, stored dossiers of the batch's communes that no file lists any more are marked
+deleted (`full_export = false` turns that off for communes that send changed rows only).
 Petitions (the feedback system's export, for SERVICE_INDEX) are stored by extract itself: rows the
 reader or the petition checks reject are quarantined, the rest are upserted by petition code (a
 re-export replaces the stored row), and a refused file leaves every stored petition in place.
@@ -42,7 +44,7 @@ from connectors.spreadsheets import (
     read_petition_csv,
 )
 from connectors.sql_legacy import HOSO_FIELD_MAP, HOSO_VALUE_MAPS
-from transforms.canonical import PERSONAL_FIELDS, canonical_frame, canonical_record, deduplicate_latest
+from transforms.canonical import PERSONAL_FIELDS, Col, canonical_frame, canonical_record, deduplicate_latest
 
 log = logging.getLogger(__name__)
 
@@ -291,6 +293,13 @@ def _store_scores(config: Config, engine: Engine, source: SourceConfig, batch_id
 
 
 def _stage_commune_dossiers(engine: Engine, source: SourceConfig, batch_id: str, stage: StageDossiers) -> None:
+    """Stage the rows of the export files as one batch, then reconcile the stored dossiers with them.
+
+    An export is its commune's whole `hoso` table, where deleted rows disappear (department-systems.md
+    §2, §4): a stored dossier of a commune in this batch that no file lists any more was deleted there,
+    and is marked so (`_mark_deleted_commune_dossiers`). A refused file stops the batch before anything
+    is staged or marked.
+    """
     try:
         results = [read_commune_csv(path) for path in _files(source, (".csv",), "dossier export")]
     except SpreadsheetError as error:
@@ -302,7 +311,8 @@ def _stage_commune_dossiers(engine: Engine, source: SourceConfig, batch_id: str,
         _refuse(engine, source, batch_id, [*refused, *rejected], "no dossier of this batch is staged")
     fields = source.fields or HOSO_FIELD_MAP
     values = source.values or HOSO_VALUE_MAPS
-    rows = [canonical_record(record, fields, values) for result in results for record in result.records]
+    per_file = [[canonical_record(record, fields, values) for record in result.records] for result in results]
+    rows = [row for file_rows in per_file for row in file_rows]
     # Several exports of the same commune may hold the same dossier: the latest change wins, as for pulls.
     staged = stage(batch_id, canonical_frame(deduplicate_latest(rows)), len(rows) + len(rejected))
     if rejected:
@@ -320,6 +330,83 @@ def _stage_commune_dossiers(engine: Engine, source: SourceConfig, batch_id: str,
         staged,
         len(rejected),
     )
+    _mark_deleted_commune_dossiers(engine, source, batch_id, results, per_file)
+
+
+def _rejected_code(source: SourceConfig, failure: RuleFailure) -> str | None:
+    """The canonical dossier code of a row the reader rejected, or None when it has no readable one.
+
+    Only the reader's `ma_hoso` is known of a rejected row (`RuleFailure.key`): when the source's
+    mapping takes the code from another column, the row's code is unknown too.
+    """
+    fields = source.fields or HOSO_FIELD_MAP
+    if failure.key is None or fields.get(Col.CODE.value, Col.CODE.value) != "ma_hoso":
+        return None
+    # Through the same mapping as the accepted rows, so that both name the dossier alike.
+    code = canonical_record({"ma_hoso": failure.key}, fields, source.values or HOSO_VALUE_MAPS)[Col.CODE.value]
+    return str(code) if code else None
+
+
+def _mark_deleted_commune_dossiers(
+    engine: Engine,
+    source: SourceConfig,
+    batch_id: str,
+    results: Sequence[ReadResult],
+    per_file: Sequence[Sequence[Mapping[str, Any]]],
+) -> int:
+    """Mark deleted the stored live dossiers that vanished from their commune's export; returns how many.
+
+    Without this a dossier deleted in a commune's table would keep counting in every report. Only the
+    agencies with rows in this batch's files are compared, each with every file of the batch: a
+    commune whose file did not come this time loses nothing, and a dossier that moved to another
+    file stays. A code counts as present whether the reader accepted its row or rejected it (a bad
+    date does not delete a dossier). A file with a row whose code cannot be read may hold any dossier
+    of its agencies: those agencies are not compared in this batch. With `full_export = false` (exports
+    of changed rows only) absence means nothing and nothing is marked. The log gets counts only, never
+    a dossier of the marked ones.
+    """
+    if not source.full_export:
+        log.info(
+            "source %s: batch %s: full_export = false (exports hold changed rows only): no dossier marked deleted",
+            source.name,
+            batch_id,
+        )
+        return 0
+    present: set[str] = set()
+    agencies: set[str] = set()
+    withheld: set[str] = set()
+    for result, rows in zip(results, per_file, strict=True):
+        file_agencies = {str(row[Col.AGENCY_CODE.value]) for row in rows if row[Col.AGENCY_CODE.value]}
+        agencies |= file_agencies
+        codes = [row[Col.CODE.value] for row in rows]
+        codes += [_rejected_code(source, failure) for failure in result.rejects]
+        present.update(str(code) for code in codes if code)
+        unreadable = sum(1 for code in codes if not code)
+        if unreadable:
+            withheld |= file_agencies
+            log.warning(
+                "source %s: batch %s: %s has %d row(s) without a readable dossier code; deleted dossiers of "
+                "its %d agency(ies) are not looked for in this batch (a deleted dossier cannot be told from "
+                "an unreadable row)",
+                source.name,
+                batch_id,
+                result.source,
+                unreadable,
+                len(file_agencies),
+            )
+    compared = agencies - withheld
+    vanished = warehouse.live_codes_of_agencies(engine, source.name, compared) - present if compared else set()
+    marked = warehouse.mark_vanished(engine, source.name, vanished, batch_id) if vanished else 0
+    log.info(
+        "source %s: batch %s: %d dossier(s) no longer in the exports of %d agency(ies) marked deleted "
+        "(%d agency(ies) not compared: rows without a readable code)",
+        source.name,
+        batch_id,
+        marked,
+        len(compared),
+        len(withheld),
+    )
+    return marked
 
 
 # ---------------------------------------------------------------- petition exports (SERVICE_INDEX)

@@ -651,6 +651,28 @@ def live_codes(engine: Engine, source: str) -> set[str]:
         )
 
 
+def live_codes_of_agencies(engine: Engine, source: str, agencies: Iterable[str]) -> set[str]:
+    """Codes of the dossiers this source wrote for these agencies that are not marked deleted.
+
+    A commune's export is that commune's whole table, not the source's: it can only tell which of
+    its own agency's dossiers vanished, so the comparison is restricted to the agencies whose files came.
+    """
+    chosen = sorted(set(agencies))
+    found: set[str] = set()
+    with engine.connect() as connection:
+        for offset in range(0, len(chosen), 1000):
+            found.update(
+                connection.execute(
+                    sa.select(dossiers.c.code).where(
+                        dossiers.c.source == source,
+                        dossiers.c.deleted.is_(False),
+                        dossiers.c.agency_code.in_(chosen[offset : offset + 1000]),
+                    )
+                ).scalars()
+            )
+    return found
+
+
 def mark_vanished(engine: Engine, source: str, codes: Iterable[str], batch_id: str) -> int:
     """Dossiers whose rows disappeared from the source count nowhere from now on (kept, flagged deleted)."""
     chosen = sorted(codes)
