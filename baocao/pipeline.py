@@ -51,6 +51,7 @@ from transforms.service_index import (
     ruleset_for,
     service_index_query,
 )
+from transforms.service_index import onto_units as service_index_onto_units
 from transforms.tthc import Completeness, assemble_tthc_report, completeness, tthc_rows_query
 
 log = logging.getLogger(__name__)
@@ -347,8 +348,11 @@ def load_report(config: Config, report_type: ReportType | str, period_id: str) -
             inputs = pd.DataFrame(connection.execute(query).mappings().all())
         if inputs.empty:
             inputs = pd.DataFrame(columns=list(input_columns(ruleset, petitions=bool(petitions))))
-        report = assemble_service_index(inputs, period, province_code=config.province_code, ruleset=ruleset)
         registry = load_registry(config.agencies_file)
+        # Counts still recorded under a merged or ended agency go to the unit carrying its work at the
+        # period's end, before assembly and completeness (so the successor has reported).
+        inputs = service_index_onto_units(inputs, registry, period, period.end)
+        report = assemble_service_index(inputs, period, province_code=config.province_code, ruleset=ruleset)
         served = pd.DataFrame({"agency": list(inputs.loc[inputs[DOSSIERS_IN_PERIOD] > 0, "agency"])})
         return report, completeness(served, registry, period), period
     if yearly.is_yearly(report_type):

@@ -59,13 +59,14 @@ from sqlalchemy.sql.expression import ColumnElement
 
 from baocao.errors import FatalError
 from baocao.periods import Period
+from baocao.registry import Registry
 from baocao.warehouse import dossiers, procedures
 from baocao.warehouse import petitions as petition_table
 from transforms.canonical import Channel, Status
 from transforms.ict_ranking import SCORE_STEP, score_text
 from transforms.online_services import OnlineType, counted_dossier
 from transforms.render import qualified
-from transforms.tthc import dossier_classes
+from transforms.tthc import dossier_classes, rows_onto_units
 
 REPORT_TYPE: Final = "SERVICE_INDEX"
 # The central's IndexGroup enumeration (submission-v1.xsd): a ruleset has each exactly once.
@@ -622,6 +623,22 @@ def service_index_query(period: Period, ruleset: Ruleset, petition_sources: Sequ
     if period_petitions is not None:
         query = query.outerjoin(period_petitions, period_petitions.c[AGENCY] == agencies.c[AGENCY])
     return query.order_by(agencies.c[AGENCY])
+
+
+def onto_units(inputs: pd.DataFrame, registry: Registry, period: Period, day: date) -> pd.DataFrame:
+    """Rows of `service_index_query` re-keyed onto the units that carry the agencies' work on `day`.
+
+    An agency the registry knows but that is not active in the period (merged, or ended with the
+    district level) is reported by `registry.current_unit(code, day)`, as TTHC_RESULTS does
+    (`transforms.tthc.rows_onto_units`, one implementation); rows that land on the same agency are
+    summed column by column. Every column other than `agency` is an additive count (dossiers in the
+    period, and each measure's numerator, denominator and unknown: counts of catalogue entries,
+    dossiers or petitions, each counted under exactly one agency), so the successor's shares are
+    computed from the sums, never from averaged rates. Agencies unknown to the registry stay as they
+    are (the report suite and completeness name them). Pure: `inputs` is not changed.
+    """
+    counts = {name: "sum" for name in inputs.columns if name != AGENCY}
+    return rows_onto_units(inputs, registry, period, day, (AGENCY,), counts)
 
 
 # ---------------------------------------------------------------- scoring and assembly

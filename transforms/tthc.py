@@ -8,7 +8,7 @@ report totals, on-time rates. Definitions: DOMAIN.md, "TTHC_RESULTS".
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -190,24 +190,45 @@ def completeness(rows: pd.DataFrame, registry: Registry, period: Period) -> Comp
     return Completeness(expected=len(expected), reported=len(set(expected) & reported), missing=missing)
 
 
+def rows_onto_units(
+    rows: pd.DataFrame,
+    registry: Registry,
+    period: Period,
+    day: date,
+    keys: Sequence[str],
+    aggregations: Mapping[str, str],
+) -> pd.DataFrame:
+    """Rows (column `agency`) of agencies not active in the period moved to the unit carrying their work on `day`.
+
+    An agency the registry knows but that is not active in the period becomes
+    `registry.current_unit(code, day)` (following successors); active agencies and codes the registry
+    does not know stay as they are. Rows that then share `keys` are combined column by column with
+    `aggregations` (column → pandas aggregation, e.g. "sum"); columns named in neither are dropped.
+    When no row moves, `rows` itself comes back unchanged. Shared by TTHC_RESULTS and SERVICE_INDEX.
+    """
+    if rows.empty:
+        return rows
+    active = {agency.code for agency in registry.active(period)}
+    known = registry.by_code()
+    units = {
+        code: code if code in active or code not in known else registry.current_unit(code, day)
+        for code in set(rows["agency"])
+    }
+    moved = rows["agency"].map(lambda code: units.get(code, code))
+    if (moved == rows["agency"]).all():
+        return rows
+    out = rows.assign(agency=moved)
+    return out.groupby(list(keys), as_index=False, dropna=False).agg(dict(aggregations))
+
+
 def onto_units(rows: pd.DataFrame, registry: Registry, period: Period, day: date) -> pd.DataFrame:
     """Rows of agencies not active in the period move to the unit that carries their work on `day`.
 
     After a merge (or the end of the district level on 2025-07-01) dossiers still open belong to the
     successor; rows that land on the same agency × field are summed.
     """
-    if rows.empty:
-        return rows
-    active = {agency.code for agency in registry.active(period)}
-    known = registry.by_code()
-    moved = rows["agency"].map(
-        lambda code: code if code in active or code not in known else registry.current_unit(code, day)
-    )
-    if (moved == rows["agency"]).all():
-        return rows
-    out = rows.assign(agency=moved)
     sums = {name: "sum" for name in COUNT_COLUMNS}
-    return out.groupby(["agency", "field"], as_index=False).agg({"field_name": "max", **sums})
+    return rows_onto_units(rows, registry, period, day, ("agency", "field"), {"field_name": "max", **sums})
 
 
 def reaggregate_onto_current_units(report_rows: pd.DataFrame, registry: Registry, today: date) -> pd.DataFrame:

@@ -10,6 +10,8 @@ denominator, 3 decimals half-up; no petitions: 6. Every expected number is worke
 
 from __future__ import annotations
 
+import csv
+import json
 import logging
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -27,7 +29,15 @@ from baocao.config import load_config
 from baocao.errors import ConfigurationError, DataQualityError
 from baocao.periods import parse_period
 from simulators.files import bad_petitions, petition_export, petitions, write_petition_export
+from simulators.onestop.expected_results import (
+    RESOLVED_EARLY,
+    RESOLVED_ON_TIME,
+    RESOLVED_TOTAL,
+    period_instants,
+    tthc_results_total,
+)
 from simulators.onestop.generator import generate
+from simulators.onestop.records import Channel, Status
 from simulators.onestop.server import Settings as OneStopSettings
 from tests.baocao.test_pipeline_e2e import SECRET, running
 from tests.baocao.test_pipeline_file_sources import World, _central_listing, _world
@@ -288,8 +298,9 @@ def test_no_personal_data_reaches_the_warehouse_or_the_logs(
     engine = pipeline.engine_for(config)
     stored = pd.read_sql_table("petitions", engine).to_string() + pd.read_sql_table("quarantine", engine).to_string()
     assert [row["code"] for row in stored_petitions(config)] == ["0001"]
-    rejected = (f"petition {EXPORT} row 3 (ma_phan_anh 0002)", "petition.satisfied_invalid")
-    assert quarantined(config, batch_id) == [rejected]
+    assert quarantined(config, batch_id) == [
+        (f"petition {EXPORT} row 3 (ma_phan_anh 0002)", "petition.satisfied_invalid")
+    ]
     for personal in ("Nguyễn Văn An", "0912345678", "Trần Thị Bình", "0987654321"):
         assert personal not in stored and personal not in caplog.text
 
@@ -355,6 +366,74 @@ def test_service_index_with_petitions_from_the_simulators_to_an_accepted_submiss
         assert counts == _petition_counts(rows, agency)
     # The other unconnected sources stay unconnected.
     assert "numerator" not in sent["NATIONAL_PORTAL_SYNC"] and sent["NATIONAL_PORTAL_SYNC"]["score"] == 0
+
+
+def test_a_merged_communes_dossiers_and_petitions_count_for_its_successor(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The simulators' commune with the most dossiers merged on 2026-07-01 into a new commune, which has
+    no records of its own: the one-stop system and the feedback system still write the old code. The
+    new commune's line carries them (counts by a plain reading of the simulators' data), the old code
+    has no line in the report nor in what is sent, and the new commune counts as having reported."""
+    dataset = generate(seed=23, volume=1500, start=START, end=END)
+    cut = datetime(2026, 10, 5, 4, 0, tzinfo=LOCAL_TIMEZONE)
+    settings = OneStopSettings(client_id="baocao", client_secret=SECRET, as_of=cut)
+    current = [d for d in dataset.current_dossiers(cut) if not d.deleted and d.status is not Status.CANCELLED]
+    communes = [agency.code for agency in dataset.agencies if agency.level.value == "COMMUNE"]
+    old = max(communes, key=lambda code: (sum(d.agency_code == code for d in current), code))
+    new = "000.99.01.H99"  # the commune formed on 2026-07-01
+    assert new not in {agency.code for agency in dataset.agencies}
+    rows = petitions(30, seed=13, agency_code=old, start=datetime(2026, 6, 20, 8), days=100)
+    with running(tmp_path, monkeypatch, dataset, settings) as config:
+        with (tmp_path / "agencies.csv").open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["code", "name", "level", "valid_from", "valid_to", "successor"])
+            for agency in dataset.agencies:
+                ended = ("2026-06-30", new) if agency.code == old else ("", "")
+                writer.writerow([agency.code, agency.name, agency.level.value, "", *ended])
+            writer.writerow([new, "UBND xã mới", "COMMUNE", "2026-07-01", "", ""])
+        (tmp_path / "drop" / "petitions").mkdir(parents=True)
+        (tmp_path / "drop" / "petitions" / EXPORT).write_bytes(petition_export(rows, bad_rows=[], delimiter=","))
+        report = service_index_report("json").replace('sources = ["onestop"]', 'sources = ["onestop", "phan-anh"]')
+        config.path.write_text(config.path.read_text(encoding="utf-8") + report + PETITION_SOURCE, encoding="utf-8")
+        config = load_config(config.path)
+        result = pipeline.run_report(config, "SERVICE_INDEX", PERIOD)
+        assert result["receipt"]["status"] == "accepted"
+        [petition_batch] = [batch for batch in result["batches"] if batch["batch_id"].startswith("phan-anh-")]
+        assert petition_batch["quarantined"] == 0  # the old code is in the registry
+        assert [row["agency_code"] for row in stored_petitions(config)] == [old] * 30  # stored as written
+        rendered = pipeline.render(config, "SERVICE_INDEX", PERIOD)
+        by_agency = metric_lines(config)
+        _, found, _ = pipeline.load_report(config, "SERVICE_INDEX", PERIOD)
+
+    assert old not in by_agency and new in by_agency
+    sent = {agency["code"]: agency for agency in json.loads(rendered.payload)["body"]["service_index"]["agencies"]}
+    assert old not in sent and new in sent
+    metrics = {m["id"]: (m.get("numerator"), m.get("denominator")) for g in sent[new]["groups"] for m in g["metrics"]}
+    # The old commune's records, read one by one (the new commune has none of its own).
+    start, end = period_instants(START, END)
+    mine = [d for d in current if d.agency_code == old]
+    received = [d for d in mine if start <= d.received_at < end]
+    resolved = [
+        d for d in mine if d.status is Status.RESOLVED and d.finished_at is not None and start <= d.finished_at < end
+    ]
+    tthc = tthc_results_total(mine, START, END)
+    procedures = [p for p in dataset.procedures if p.agency_code == old]
+    assert received and resolved and procedures  # the fixture does exercise them
+    assert metrics["ONLINE_DOSSIERS"] == (sum(d.channel is Channel.ONLINE for d in received), len(received))
+    assert metrics["PAPERS_DIGITIZED"] == (sum(d.digitized for d in received), len(received))
+    assert metrics["RESULT_ELECTRONIC"] == (sum(d.result_electronic for d in resolved), len(resolved))
+    assert metrics["RESOLVED_ON_TIME"] == (
+        int(tthc[RESOLVED_EARLY] or 0) + int(tthc[RESOLVED_ON_TIME] or 0),
+        int(tthc[RESOLVED_TOTAL] or 0),
+    )
+    assert metrics["OFFERED_ONLINE"] == (sum(p.online_type.value != "NONE" for p in procedures), len(procedures))
+    expected = _petition_counts(rows)
+    assert all(denominator > 0 for _, denominator in expected.values())
+    assert {metric: metrics[metric] for metric in PETITION_METRICS} == expected
+    # Completeness: the old commune is not expected in Q3; the new one is, and has reported.
+    assert new not in found.missing and old not in found.missing
+    assert found.expected == len(dataset.agencies)  # one commune ended, one began
 
 
 def test_answered_petitions_all_unrated_are_not_no_petitions() -> None:
