@@ -20,7 +20,6 @@ from typing import Any
 
 import pandas as pd
 import pytest
-import requests
 import sqlalchemy as sa
 from openpyxl import load_workbook
 
@@ -42,6 +41,7 @@ from simulators.files import (
     write_egov_workbook,
     write_ict_workbook,
 )
+from tests import central_readback
 
 TOKEN = "file-sources-token"
 YEARLY_REPORTS = """
@@ -129,14 +129,7 @@ def _stored_scores(config: Config, report_type: ReportType, period_id: str) -> l
 
 
 def _central_listing(world: World, report_type: str, period: str) -> list[dict[str, Any]]:
-    response = requests.get(
-        f"{world.sandbox.base_url}/submissions",
-        params={"report_type": report_type, "period": period},
-        headers={"Authorization": f"Bearer {TOKEN}"},
-        timeout=10,
-    )
-    response.raise_for_status()
-    return list(response.json())
+    return central_readback.submissions(world.sandbox.base_url, TOKEN, report_type, period)
 
 
 # ---------------------------------------------------------------- yearly workbooks
