@@ -14,7 +14,7 @@ import csv
 import io
 import random
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -197,25 +197,13 @@ def write_ict_workbook(
     """The yearly ICT self-assessment workbook: one sheet per block, a title block above each header,
     a section heading and a footer, and non-integer scores on alternate rows as Vietnamese text."""
     blocks = LAM_DONG_2019_ICT if blocks is None else blocks
-    workbook = Workbook()
-    workbook.remove(workbook.active)
-    for sheet_name, scores in blocks.items():
-        sheet = workbook.create_sheet(sheet_name)
-        header_row = _title_block(
-            sheet,
-            province,
-            f"KẾT QUẢ ĐÁNH GIÁ, XẾP HẠNG MỨC ĐỘ ỨNG DỤNG CÔNG NGHỆ THÔNG TIN NĂM {year}",
-            f"(Kèm theo Quyết định số 123/QĐ-UBND ngày 20/3/{year + 1} của UBND tỉnh {province})",
-        )
-        for column, title in enumerate(ICT_HEADER, start=1):
-            _put(sheet, header_row, column, _header_variant(title, sheet_name))
+
+    def rows(sheet: Any, sheet_name: str, header_row: int, scores: Sequence[IctScore]) -> None:
         _put(sheet, header_row + 1, 1, "I")
         _put(sheet, header_row + 1, 3, f"Khối {sheet_name}")
         for index, score in enumerate(scores):
             row = header_row + 2 + index
-            _put(sheet, row, 1, index + 1)
-            _put(sheet, row, 2, score.code)
-            _put(sheet, row, 3, score.name)
+            _put_unit(sheet, row, index, score.code, score.name)
             components = (score.infrastructure, score.human_resources, score.applications, score.policy)
             for offset, value in enumerate(components):
                 text = value != value.to_integral_value() and (index % 2 == 0 or sheet_name == DISTRICT_SHEET)
@@ -225,6 +213,44 @@ def write_ict_workbook(
         footer = header_row + 2 + len(scores) + 1
         _put(sheet, footer, 3, f"Tổng số: {len(scores)} đơn vị")
         _put(sheet, footer + 2, 6, "GIÁM ĐỐC")
+
+    return _write_blocks(
+        path,
+        province,
+        blocks,
+        lambda sheet_name: (
+            f"KẾT QUẢ ĐÁNH GIÁ, XẾP HẠNG MỨC ĐỘ ỨNG DỤNG CÔNG NGHỆ THÔNG TIN NĂM {year}",
+            f"(Kèm theo Quyết định số 123/QĐ-UBND ngày 20/3/{year + 1} của UBND tỉnh {province})",
+        ),
+        lambda sheet_name: [_header_variant(title, sheet_name) for title in ICT_HEADER],
+        rows,
+    )
+
+
+def _put_unit(sheet: Any, row: int, index: int, code: str, name: str) -> None:
+    """A unit's first three cells: number (STT), code, name."""
+    _put(sheet, row, 1, index + 1)
+    _put(sheet, row, 2, code)
+    _put(sheet, row, 3, name)
+
+
+def _write_blocks(
+    path: Path | str,
+    province: str,
+    blocks: Mapping[str, Sequence[Any]],
+    titles: Callable[[str], tuple[str, str]],
+    header: Callable[[str], Sequence[str]],
+    rows: Callable[[Any, str, int, Sequence[Any]], None],
+) -> Path:
+    """A yearly workbook: one sheet per block, each a title block, then the header row, then `rows`."""
+    workbook = Workbook()
+    workbook.remove(workbook.active)
+    for sheet_name, entries in blocks.items():
+        sheet = workbook.create_sheet(sheet_name)
+        header_row = _title_block(sheet, province, *titles(sheet_name))
+        for column, title in enumerate(header(sheet_name), start=1):
+            _put(sheet, header_row, column, title)
+        rows(sheet, sheet_name, header_row, entries)
     path = Path(path)
     workbook.save(path)
     return path
@@ -311,29 +337,23 @@ def write_egov_workbook(
 ) -> Path:
     """The yearly e-government maturity workbook (levels I-IV or `Chưa xếp hạng`), title block on top."""
     blocks = GIA_LAI_2019_EGOV if blocks is None else blocks
-    workbook = Workbook()
-    workbook.remove(workbook.active)
-    for sheet_name, levels in blocks.items():
-        sheet = workbook.create_sheet(sheet_name)
-        header_row = _title_block(
-            sheet,
-            province,
-            f"KẾT QUẢ ĐÁNH GIÁ MỨC ĐỘ CHÍNH QUYỀN ĐIỆN TỬ NĂM {year}",
-            f"Khối: {sheet_name}",
-        )
-        for column, title in enumerate(EGOV_HEADER, start=1):
-            _put(sheet, header_row, column, title)
+
+    def rows(sheet: Any, sheet_name: str, header_row: int, levels: Sequence[MaturityLevel]) -> None:
         for index, entry in enumerate(levels):
             row = header_row + 1 + index
-            _put(sheet, row, 1, index + 1)
-            _put(sheet, row, 2, entry.code)
-            _put(sheet, row, 3, entry.name)
+            _put_unit(sheet, row, index, entry.code, entry.name)
             if entry.readiness is not None:
                 _put(sheet, row, 4, _score_cell(entry.readiness, index % 3 == 0))
             _put(sheet, row, 5, UNRANKED_TEXT if entry.level == "UNRANKED" else entry.level)
-    path = Path(path)
-    workbook.save(path)
-    return path
+
+    return _write_blocks(
+        path,
+        province,
+        blocks,
+        lambda sheet_name: (f"KẾT QUẢ ĐÁNH GIÁ MỨC ĐỘ CHÍNH QUYỀN ĐIỆN TỬ NĂM {year}", f"Khối: {sheet_name}"),
+        lambda sheet_name: EGOV_HEADER,
+        rows,
+    )
 
 
 # ---------------------------------------------------------------- procedure catalogue (XML)
