@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import defusedxml
 import defusedxml.ElementTree as SafeElementTree
@@ -251,6 +251,43 @@ def _public_url(url: str) -> str:
     return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
+MAX_REDIRECTS = 5
+
+
+def _same_host(first: str, then: str) -> bool:
+    """Whether a redirect from `first` to `then` stays on the same host: same scheme and port, or the
+    same host name moving from http up to https (never down)."""
+    a, b = urlsplit(first), urlsplit(then)
+    if b.scheme not in ("http", "https") or (a.hostname or "").lower() != (b.hostname or "").lower():
+        return False
+    if a.scheme == b.scheme:
+        default = 443 if a.scheme == "https" else 80
+        return (a.port or default) == (b.port or default)
+    return (a.scheme, b.scheme) == ("http", "https")
+
+
+def _get_following_same_host(http: requests.Session, url: str, name: str, timeout: float) -> requests.Response:
+    """GET `url`, following redirects only within its own host (`_same_host`), at most MAX_REDIRECTS.
+
+    The catalogue's URL is configuration; where it redirects to is the server's answer. A redirect to
+    another host could hand the reader a file from anywhere (or reach an internal address): refused.
+    """
+    for _ in range(MAX_REDIRECTS + 1):
+        response = http.get(
+            url, stream=True, timeout=timeout, headers={"Accept": "application/xml"}, allow_redirects=False
+        )
+        if not response.is_redirect:
+            return response
+        target = urljoin(url, response.headers.get("Location", ""))
+        response.close()
+        if not _same_host(url, target):
+            raise CatalogueError(
+                f"catalogue {name}: redirected to {_public_url(target)}, another host or scheme: not followed"
+            )
+        url = target
+    raise CatalogueError(f"catalogue {name}: more than {MAX_REDIRECTS} redirects")
+
+
 def read_catalogue_url(
     url: str,
     limits: XmlLimits | None = None,
@@ -265,7 +302,7 @@ def read_catalogue_url(
         raise CatalogueError(f"catalogue {name}: only http and https URLs are read")
     http = session or requests.Session()
     try:
-        with http.get(url, stream=True, timeout=timeout, headers={"Accept": "application/xml"}) as response:
+        with _get_following_same_host(http, url, name, timeout) as response:
             if response.status_code == 429 or response.status_code >= 500:
                 raise RetriableError(f"catalogue {name}: HTTP {response.status_code}")
             if response.status_code != 200:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 
 from baocao.errors import FatalError, RetriableError
 from connectors.catalogue_xml import (
@@ -300,6 +301,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(GOOD[: len(GOOD) // 2])  # then the connection drops
             self.close_connection = True
+        elif path == "/moved.xml":  # a redirect within the host is followed
+            self._redirect("/good.xml")
+        elif path == "/away.xml":  # to another server: must not be followed
+            self._redirect(self.headers["X-Elsewhere"])
+        elif path == "/loop.xml":
+            self._redirect("/loop.xml")
         elif path == "/announced.xml":
             self._send(200, GOOD, length=10**9, body=False)
         elif path == "/endless.xml":
@@ -313,6 +320,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     self.wfile.write(b"<!-- " + b"x" * 16_000 + b" -->")
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client stopped reading at its limit, as it should
+
+    def _redirect(self, location: str) -> None:
+        self.send_response(302)
+        self.send_header("Location", location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     def _send(self, status: int, data: bytes, length: int | None = None, body: bool = True) -> None:
         self.send_response(status)
@@ -368,3 +381,30 @@ def test_only_http_urls_and_no_secrets_in_messages(secret_file: Path) -> None:
     with pytest.raises(RetriableError) as refused:
         read_catalogue_url("http://user:pa55word@127.0.0.1:9/c.xml?token=t0ken", timeout=5)
     assert "pa55word" not in str(refused.value) and "t0ken" not in str(refused.value)
+
+
+def test_redirects_are_followed_within_the_host_only(server: str) -> None:
+    assert len(read_catalogue_url(f"{server}/moved.xml", timeout=5).records) == 3
+    elsewhere = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)  # another port: another server
+    hits: list[str] = []
+    elsewhere.RequestHandlerClass = type("Counting", (_Handler,), {"do_GET": lambda self: hits.append(self.path)})
+    thread = threading.Thread(target=elsewhere.serve_forever, daemon=True)
+    thread.start()
+    try:
+        port = elsewhere.server_address[1]
+        for target in (f"http://127.0.0.1:{port}/good.xml", f"http://localhost:{server.rsplit(':', 1)[1]}/good.xml"):
+            session = requests.Session()
+            session.headers["X-Elsewhere"] = target
+            with pytest.raises(CatalogueError, match="another host or scheme: not followed"):
+                read_catalogue_url(f"{server}/away.xml", timeout=5, session=session)
+        for target in ("file:///etc/passwd", "ftp://127.0.0.1/c.xml"):
+            session = requests.Session()
+            session.headers["X-Elsewhere"] = target
+            with pytest.raises(CatalogueError, match="not followed"):
+                read_catalogue_url(f"{server}/away.xml", timeout=5, session=session)
+    finally:
+        elsewhere.shutdown()
+        elsewhere.server_close()
+    assert hits == []  # the other server was never asked
+    with pytest.raises(CatalogueError, match="more than 5 redirects"):
+        read_catalogue_url(f"{server}/loop.xml", timeout=5)
