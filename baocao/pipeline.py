@@ -52,7 +52,7 @@ from transforms.service_index import (
     service_index_query,
 )
 from transforms.service_index import onto_units as service_index_onto_units
-from transforms.tthc import Completeness, assemble_tthc_report, completeness, tthc_rows_query
+from transforms.tthc import Completeness, assemble_tthc_report, completeness, moved_units, tthc_rows_query
 
 log = logging.getLogger(__name__)
 
@@ -343,14 +343,16 @@ def load_report(config: Config, report_type: ReportType | str, period_id: str) -
         ruleset = ruleset_for(period)  # the ruleset version in effect for the period (a file, not code)
         # Petition metrics count only when a configured petition source has delivered an export.
         petitions = file_sources.delivered_petition_sources(config, engine, ReportType.SERVICE_INDEX)
+        registry = load_registry(config.agencies_file)
+        # Counts still recorded under a merged or ended agency go to the unit carrying its work at the
+        # period's end (matched with its catalogue in the query, moved after), before assembly and
+        # completeness (so the successor has reported).
+        units = moved_units(registry, period, period.end)
         with engine.connect() as connection:
-            query = service_index_query(period, ruleset, petition_sources=petitions)
+            query = service_index_query(period, ruleset, petition_sources=petitions, units=units)
             inputs = pd.DataFrame(connection.execute(query).mappings().all())
         if inputs.empty:
             inputs = pd.DataFrame(columns=list(input_columns(ruleset, petitions=bool(petitions))))
-        registry = load_registry(config.agencies_file)
-        # Counts still recorded under a merged or ended agency go to the unit carrying its work at the
-        # period's end, before assembly and completeness (so the successor has reported).
         inputs = service_index_onto_units(inputs, registry, period, period.end)
         report = assemble_service_index(inputs, period, province_code=config.province_code, ruleset=ruleset)
         served = pd.DataFrame({"agency": list(inputs.loc[inputs[DOSSIERS_IN_PERIOD] > 0, "agency"])})

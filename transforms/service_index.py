@@ -444,15 +444,25 @@ class _Share:
     known: ColumnElement[bool]
 
 
-def _procedure_use(period: Period) -> Any:
-    """Per (agency, procedure code): whether a dossier received in the period came online, was paid online.
+def _unit_of(code: ColumnElement[Any], units: Mapping[str, str]) -> ColumnElement[Any]:
+    """The unit an agency code's work belongs to (`transforms.tthc.moved_units`); the code itself if it did not move."""
+    if not units:
+        return code
+    return sa.case({old: new for old, new in sorted(units.items())}, value=code, else_=code)
+
+
+def _procedure_use(period: Period, units: Mapping[str, str]) -> Any:
+    """Per (unit, procedure code): whether a dossier received in the period came online, was paid online.
 
     Grouped once and joined to the catalogue by key, rather than an EXISTS per procedure: a correlated
     subquery inside an aggregate is run once per catalogue row (20,000 procedures × every dossier).
+    A dossier still recorded under an agency that merged uses the procedure of the unit carrying its
+    work (`units`), so the successor's catalogue entry is found; the mapping is applied to the grouped
+    rows, not to every dossier.
     """
     d = dossiers.c
     paid_online = sa.and_(d.fee_required.is_(True), d.paid_online.is_(True))
-    return (
+    by_agency = (
         sa.select(
             d.agency_code.label("agency_code"),
             d.procedure_code.label("procedure_code"),
@@ -461,6 +471,19 @@ def _procedure_use(period: Period) -> Any:
         )
         .where(counted_dossier(period), d.procedure_code.is_not(None))
         .group_by(d.agency_code, d.procedure_code)
+    )
+    if not units:
+        return by_agency.cte("procedure_use")
+    grouped = by_agency.cte("procedure_use_by_agency")
+    unit = _unit_of(grouped.c.agency_code, units)
+    return (
+        sa.select(
+            unit.label("agency_code"),
+            grouped.c.procedure_code,
+            sa.func.max(grouped.c.online).label("online"),
+            sa.func.max(grouped.c.paid_online).label("paid_online"),
+        )
+        .group_by(unit, grouped.c.procedure_code)
         .cte("procedure_use")
     )
 
@@ -545,7 +568,9 @@ def _share_counts(name: str, share: _Share) -> list[sa.Label[Any]]:
     ]
 
 
-def service_index_query(period: Period, ruleset: Ruleset, petition_sources: Sequence[str] = ()) -> sa.Select[Any]:
+def service_index_query(
+    period: Period, ruleset: Ruleset, petition_sources: Sequence[str] = (), units: Mapping[str, str] | None = None
+) -> sa.Select[Any]:
     """One row per agency (`input_columns(ruleset, petitions=bool(petition_sources))`), computed in the
     warehouse, ordered by agency.
 
@@ -553,6 +578,9 @@ def service_index_query(period: Period, ruleset: Ruleset, petition_sources: Sequ
     in the period, as for ONLINE_SERVICES; with petition sources, also every agency with petitions of
     those sources due or answered in the period. No petition source: the petition metrics are not
     connected (no columns), never counted as "no petitions".
+
+    `units` (`transforms.tthc.moved_units`) matches dossiers of merged agencies with their successor's
+    catalogue entries; the rows stay by recorded agency, and `onto_units` moves them afterwards.
     """
     d, p = dossiers.c, procedures.c
     used = ruleset.connected_measures()
@@ -561,7 +589,7 @@ def service_index_query(period: Period, ruleset: Ruleset, petition_sources: Sequ
         if petition_sources
         else {}
     )
-    use = _procedure_use(period)
+    use = _procedure_use(period, units or {})
     catalogue_shares = {name: share for name, share in _catalogue_shares(use).items() if name in used}
     dossier_shares = {name: share for name, share in _dossier_shares(period, ruleset).items() if name in used}
     missing = sorted(set(used) - set(catalogue_shares) - set(dossier_shares))
@@ -573,7 +601,9 @@ def service_index_query(period: Period, ruleset: Ruleset, petition_sources: Sequ
             *[count for name, share in catalogue_shares.items() for count in _share_counts(name, share)],
         )
         .select_from(
-            procedures.outerjoin(use, sa.and_(use.c.agency_code == p.agency_code, use.c.procedure_code == p.code))
+            procedures.outerjoin(
+                use, sa.and_(use.c.agency_code == _unit_of(p.agency_code, units or {}), use.c.procedure_code == p.code)
+            )
         )
         .group_by(p.agency_code)
         .cte("catalogue")

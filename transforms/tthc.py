@@ -190,6 +190,15 @@ def completeness(rows: pd.DataFrame, registry: Registry, period: Period) -> Comp
     return Completeness(expected=len(expected), reported=len(set(expected) & reported), missing=missing)
 
 
+def moved_units(registry: Registry, period: Period, day: date) -> dict[str, str]:
+    """Agency code → the unit carrying its work on `day`, for the registry's agencies that are not
+    active in the period and have such a unit (merged, renamed, or ended with the district level).
+    Agencies active in the period, and codes the registry does not know, are not in it."""
+    active = {agency.code for agency in registry.active(period)}
+    units = {agency.code: registry.current_unit(agency.code, day) for agency in registry.agencies}
+    return {code: unit for code, unit in units.items() if code not in active and unit != code}
+
+
 def rows_onto_units(
     rows: pd.DataFrame,
     registry: Registry,
@@ -208,12 +217,7 @@ def rows_onto_units(
     """
     if rows.empty:
         return rows
-    active = {agency.code for agency in registry.active(period)}
-    known = registry.by_code()
-    units = {
-        code: code if code in active or code not in known else registry.current_unit(code, day)
-        for code in set(rows["agency"])
-    }
+    units = moved_units(registry, period, day)
     moved = rows["agency"].map(lambda code: units.get(code, code))
     if (moved == rows["agency"]).all():
         return rows

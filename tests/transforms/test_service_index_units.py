@@ -30,7 +30,7 @@ from transforms.service_index import (
     ruleset_for,
     service_index_query,
 )
-from transforms.tthc import completeness
+from transforms.tthc import completeness, moved_units
 
 Q2 = parse_period("2026-Q2", "CALENDAR")
 Q3 = parse_period("2026-Q3", "CALENDAR")
@@ -306,3 +306,37 @@ def test_two_merged_communes_sum_onto_a_new_one_without_rows_of_its_own() -> Non
 def test_an_unknown_agency_alone_is_left_alone(period: Period) -> None:
     inputs = hand_rows((UNKNOWN, 4, 7))
     assert onto_units(inputs, registry(), period, period.end) is inputs
+
+
+def test_a_merged_agencys_dossier_uses_its_successors_catalogue_entry(warehouse_url: str) -> None:
+    """The catalogue lists procedure 1.000009 under B only (published after the merge); a Q3 dossier
+    still recorded under A, online and paid online, is a use of B's entry: "online services used" and
+    "fee procedures paid online" count it for B. Without the crosswalk in the query they could not."""
+    engine = warehouse.connect(warehouse_url)
+    with engine.begin() as connection:
+        for table in (warehouse.dossiers, warehouse.procedures, warehouse.petitions):
+            connection.execute(sa.delete(table))
+        connection.execute(
+            sa.insert(warehouse.procedures), [procedure("1.000009", B, "FULL", True, True, True, True, True)]
+        )
+        connection.execute(
+            sa.insert(warehouse.dossiers),
+            [dossier("a9", A, "1.000009", "ONLINE", "2026-08-03 08:00", fee=True, paid=True)],
+        )
+
+    def b_counts(period: Period, units: dict[str, str] | None) -> dict[str, tuple[int, int] | None]:
+        with engine.connect() as connection:
+            query = service_index_query(period, RULESET, units=units)
+            rows = pd.DataFrame([dict(row) for row in connection.execute(query).mappings()])
+        moved = onto_units(rows, registry(), period, period.end)
+        return counts_of(assemble_service_index(moved, period, province_code=PROVINCE, ruleset=RULESET), B)
+
+    units = moved_units(registry(), Q3, Q3.end)
+    assert units == {A: B}
+    found = b_counts(Q3, units)
+    assert (found["ONLINE_SERVICES_USED"], found["FEE_PROCEDURES_PAID_ONLINE"]) == ((1, 1), (1, 1))
+    assert found["ONLINE_DOSSIERS"] == (1, 1)  # a9, moved to B's line
+    unmatched = b_counts(Q3, None)  # the rows moved afterwards only: B's entry looks unused
+    assert (unmatched["ONLINE_SERVICES_USED"], unmatched["FEE_PROCEDURES_PAID_ONLINE"]) == ((0, 1), (0, 1))
+    assert moved_units(registry(), Q2, Q2.end) == {}  # before the merge A is its own agency
+    engine.dispose()
