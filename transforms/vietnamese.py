@@ -213,17 +213,24 @@ def _decode_tcvn3(data: bytes) -> str:
     return unicodedata.normalize("NFC", text)
 
 
+# Runs of letters without an ASCII small letter that end a word: with no letter before them, the
+# only words `_restore_abc_capitals` may change. The regex engine finds them (a Python call per word
+# took seconds on a big export); starting with the character class lets it skip ahead.
+_WORD_END_WITHOUT_ASCII_SMALL = re.compile(r"[^\W\d_a-z]+(?![^\W\d_])")
+
+
 def _restore_abc_capitals(text: str) -> str:
     """Words typed in an ABC "H" (capitals) font: their toned letters arrive in lower case."""
 
     def fix(match: re.Match[str]) -> str:
-        word = match[0]
-        capitals = sum(char.isupper() for char in word)
-        if capitals >= 2 and all(char.isupper() for char in word if char.isascii()) and not word.isupper():
+        word, start = match[0], match.start()
+        if start and _WORD.match(text, start - 1):  # the tail of a word with small ASCII letters
+            return word
+        if not word.isupper() and sum(char.isupper() for char in word) >= 2:
             return word.upper()
         return word
 
-    return _WORD.sub(fix, text)
+    return _WORD_END_WITHOUT_ASCII_SMALL.sub(fix, text)
 
 
 # ---------------------------------------------------------------- VNI (recognition only)
@@ -445,7 +452,7 @@ _VOWEL_LETTERS = frozenset("aeiouyAEIOUY") | {
 _ALLOWED_SYMBOLS = frozenset("\u00a0\u00b0\u00b2\u00b3\u2013\u2014\u2018\u2019\u201c\u201d\u2022\u2026\u20ac\u2116")
 
 
-_GLUED_SYMBOL = re.compile(r"(?<=[^\W\d_])[€•‘“]|[€•”…](?=[^\W\d_])|(?<=[^\W\d_])[–—](?=[^\W\d_])")
+_GLUED_SYMBOL = re.compile(r"[€•‘“](?<=[^\W\d_].)|[€•”…](?=[^\W\d_])|[–—](?<=[^\W\d_].)(?=[^\W\d_])")
 
 
 @dataclass(frozen=True, slots=True)
@@ -465,7 +472,9 @@ def score_vietnamese(text: str) -> TextScore:
     control characters and unattached combining marks are judged as failures. ASCII words, codes
     and numbers carry no evidence and are not counted."""
     valid = judged = 0
-    for word, count in Counter(w for w in _WORD.findall(text) if not w.isascii()).items():
+    for word, count in Counter(_WORD.findall(text)).items():
+        if word.isascii():
+            continue
         foreign = any(not char.isascii() and char not in VIETNAMESE_LETTERS for char in word)
         if not foreign and not any(char in _VOWEL_LETTERS for char in word):
             continue  # abbreviations such as "ĐT" in "GD&ĐT"
@@ -487,10 +496,11 @@ def score_vietnamese(text: str) -> TextScore:
 _CP1252_HIGH = "€‚ƒ„…†‡ˆ‰Š‹ŒŽ‘’“”•–—˜™š›œžŸ"
 _DOUBLE_ENCODED = re.compile(f"[\u00c2-\u00ef][\u0080-\u00bf{_CP1252_HIGH}]{{1,2}}")
 _SOFT_FOLLOWERS = frozenset("\u00a0‘’“”…–—•")
-_LATIN1_SYMBOL_IN_WORD = re.compile(r"(?<=[^\W\d_])[¡-¯±´-¿]|[¡-¯±´-¿](?=[^\W\d_])")
-_ABC_GUILLEMET = re.compile(r"(?<=[^\W\d_])[«»](?=[^\W\d_])")
+# Each starts with its character class (a lookbehind first would be tried at every position of the text).
+_LATIN1_SYMBOL_IN_WORD = re.compile(r"[¡-¯±´-¿](?:(?<=[^\W\d_].)|(?=[^\W\d_]))")
+_ABC_GUILLEMET = re.compile(r"[«»](?<=[^\W\d_].)(?=[^\W\d_])")
 # Icelandic letters in Vietnamese text: Windows-1258's đ, Đ and combining tilde seen through Latin-1.
-_WINDOWS_1258_AS_LATIN1 = re.compile(r"(?<=[^\W\d_])[ðÐÞþ]|[ðÐÞþ](?=[^\W\d_])")
+_WINDOWS_1258_AS_LATIN1 = re.compile(r"[ðÐÞþ](?:(?<=[^\W\d_].)|(?=[^\W\d_]))")
 _C1_OR_REPLACEMENT = re.compile("[\u0080-\u009f\ufffd]")
 
 

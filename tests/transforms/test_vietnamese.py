@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import unicodedata
@@ -12,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from transforms import vietnamese
 from transforms.vietnamese import (
     TCVN3_TABLE,
     VIETNAMESE_LETTERS,
@@ -374,3 +376,27 @@ def test_decode_never_returns_mojibake_from_any_utf8_text(text: str) -> None:
     except UndecodableTextError:
         return
     _assert_no_mojibake(decoded.text)
+
+
+_ABC_TEXT = st.text(
+    alphabet=st.sampled_from(sorted(VIETNAMESE_LETTERS) + list("aAbBxXđĐ1_ -\n«»¡¿ðÐþ€•‘“”…–—\u00a0ß")), max_size=60
+)
+
+
+def _restored_word_by_word(text: str) -> str:
+    """The rule as first written, one Python call per word: the reference for the regex-driven one."""
+
+    def fix(match: re.Match[str]) -> str:
+        word = match[0]
+        capitals = sum(char.isupper() for char in word)
+        if capitals >= 2 and all(char.isupper() for char in word if char.isascii()) and not word.isupper():
+            return word.upper()
+        return word
+
+    return re.sub(r"[^\W\d_]+", fix, text)
+
+
+@settings(max_examples=3000, suppress_health_check=[HealthCheck.too_slow])
+@given(_ABC_TEXT)
+def test_abc_capitals_are_restored_exactly_as_word_by_word(text: str) -> None:
+    assert vietnamese._restore_abc_capitals(text) == _restored_word_by_word(text)
