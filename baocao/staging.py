@@ -37,6 +37,11 @@ def _arrow_type(column: str) -> pa.DataType:
 
 
 SCHEMA = pa.schema([pa.field(column, _arrow_type(column)) for column in STAGED_COLUMNS])
+# A staged file is scratch, read several times within minutes (each validation query, the merge)
+# and then removed: it is written uncompressed. Every query that lists failing records reads the
+# dossier codes; without zstd to undo that takes half the time (5M rows: 356 MB on disk instead of
+# 212 MB). Codes are unique, so no dictionary is tried for them.
+STAGING_COMPRESSION = "none"
 
 
 def valid_batch_id(batch_id: str) -> bool:
@@ -71,7 +76,12 @@ class BatchWriter:
         staging_dir.mkdir(parents=True, exist_ok=True)
         self.path = batch_file(staging_dir, batch_id)
         self._partial = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex}.partial")
-        self._writer = pq.ParquetWriter(self._partial, SCHEMA, compression="zstd")
+        self._writer = pq.ParquetWriter(
+            self._partial,
+            SCHEMA,
+            compression=STAGING_COMPRESSION,
+            use_dictionary=[name for name in STAGED_COLUMNS if name != Col.CODE],
+        )
         self.rows = 0
 
     def write(self, table: pa.Table) -> None:
