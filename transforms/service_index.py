@@ -451,6 +451,19 @@ def _unit_of(code: ColumnElement[Any], units: Mapping[str, str]) -> ColumnElemen
     return sa.case({old: new for old, new in sorted(units.items())}, value=code, else_=code)
 
 
+def _not_listed_by_successor(units: Mapping[str, str]) -> ColumnElement[bool]:
+    """Catalogue entries to count: all but those of a merged agency whose successor lists the same
+    procedure itself (the successor's line would count that procedure twice once the rows move)."""
+    if not units:
+        return sa.true()
+    p = procedures.c
+    successor = procedures.alias("successor_entry")
+    listed_by_successor = sa.exists().where(
+        successor.c.code == p.code, successor.c.agency_code == _unit_of(p.agency_code, units)
+    )
+    return sa.not_(sa.and_(p.agency_code.in_(sorted(units)), listed_by_successor))
+
+
 def _procedure_use(period: Period, units: Mapping[str, str]) -> Any:
     """Per (unit, procedure code): whether a dossier received in the period came online, was paid online.
 
@@ -605,6 +618,7 @@ def service_index_query(
                 use, sa.and_(use.c.agency_code == _unit_of(p.agency_code, units or {}), use.c.procedure_code == p.code)
             )
         )
+        .where(_not_listed_by_successor(units or {}))
         .group_by(p.agency_code)
         .cte("catalogue")
     )

@@ -340,3 +340,25 @@ def test_a_merged_agencys_dossier_uses_its_successors_catalogue_entry(warehouse_
     assert (unmatched["ONLINE_SERVICES_USED"], unmatched["FEE_PROCEDURES_PAID_ONLINE"]) == ((0, 1), (0, 1))
     assert moved_units(registry(), Q2, Q2.end) == {}  # before the merge A is its own agency
     engine.dispose()
+
+
+def test_a_procedure_listed_by_both_the_old_and_the_new_agency_counts_once(warehouse_url: str) -> None:
+    engine = warehouse.connect(warehouse_url)
+    with engine.begin() as connection:
+        for table in (warehouse.dossiers, warehouse.procedures, warehouse.petitions):
+            connection.execute(sa.delete(table))
+        connection.execute(
+            sa.insert(warehouse.procedures),
+            [
+                procedure("1.000009", A, "FULL", True, True, True, True, True),  # the old listing, not yet removed
+                procedure("1.000009", B, "FULL", True, True, True, True, True),
+                procedure("1.000010", A, "NONE", False, None, False, True, True),  # A's only: moves to B
+            ],
+        )
+        query = service_index_query(Q3, RULESET, units=moved_units(registry(), Q3, Q3.end))
+        rows = pd.DataFrame([dict(row) for row in connection.execute(query).mappings()])
+    engine.dispose()
+    moved = onto_units(rows, registry(), Q3, Q3.end)
+    found = counts_of(assemble_service_index(moved, Q3, province_code=PROVINCE, ruleset=RULESET), B)
+    assert found["OFFERED_ONLINE"] == (1, 2)  # 1.000009 once (FULL), 1.000010 (NONE)
+    assert found["PUBLISHED_ON_TIME"] == (1, 2)
