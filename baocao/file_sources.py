@@ -395,7 +395,7 @@ def _mark_deleted_commune_dossiers(
                 len(file_agencies),
             )
     compared = agencies - withheld
-    vanished = warehouse.live_codes_of_agencies(engine, source.name, compared) - present if compared else set()
+    vanished = warehouse.live_codes(engine, source.name, compared) - present if compared else set()
     marked = warehouse.mark_vanished(engine, source.name, vanished, batch_id) if vanished else 0
     log.info(
         "source %s: batch %s: %d dossier(s) no longer in the exports of %d agency(ies) marked deleted "

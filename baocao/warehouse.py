@@ -641,36 +641,22 @@ def replace_procedures(engine: Engine, source: str, batch_id: str, rows: Sequenc
     return len(records)
 
 
-def live_codes(engine: Engine, source: str) -> set[str]:
-    """Codes of the dossiers this source wrote that are not marked deleted."""
-    with engine.connect() as connection:
-        return set(
-            connection.execute(
-                sa.select(dossiers.c.code).where(dossiers.c.source == source, dossiers.c.deleted.is_(False))
-            ).scalars()
-        )
+def live_codes(engine: Engine, source: str, agencies: Iterable[str] | None = None) -> set[str]:
+    """Codes of the dossiers this source wrote that are not marked deleted; with `agencies`, only theirs.
 
-
-def live_codes_of_agencies(engine: Engine, source: str, agencies: Iterable[str]) -> set[str]:
-    """Codes of the dossiers this source wrote for these agencies that are not marked deleted.
-
-    A commune's export is that commune's whole table, not the source's: it can only tell which of
-    its own agency's dossiers vanished, so the comparison is restricted to the agencies whose files came.
+    A commune's export is that commune's whole table, not the source's: it can only tell which of its
+    own agency's dossiers vanished, so that comparison is restricted to the agencies whose files came.
     """
-    chosen = sorted(set(agencies))
-    found: set[str] = set()
+    live = sa.select(dossiers.c.code).where(dossiers.c.source == source, dossiers.c.deleted.is_(False))
     with engine.connect() as connection:
+        if agencies is None:
+            return set(connection.execute(live).scalars())
+        chosen = sorted(set(agencies))
+        found: set[str] = set()
         for offset in range(0, len(chosen), 1000):
-            found.update(
-                connection.execute(
-                    sa.select(dossiers.c.code).where(
-                        dossiers.c.source == source,
-                        dossiers.c.deleted.is_(False),
-                        dossiers.c.agency_code.in_(chosen[offset : offset + 1000]),
-                    )
-                ).scalars()
-            )
-    return found
+            some = live.where(dossiers.c.agency_code.in_(chosen[offset : offset + 1000]))
+            found.update(connection.execute(some).scalars())
+        return found
 
 
 def mark_vanished(engine: Engine, source: str, codes: Iterable[str], batch_id: str) -> int:

@@ -602,7 +602,8 @@ def service_index_query(
         if petition_sources
         else {}
     )
-    use = _procedure_use(period, units or {})
+    units = units or {}
+    use = _procedure_use(period, units)
     catalogue_shares = {name: share for name, share in _catalogue_shares(use).items() if name in used}
     dossier_shares = {name: share for name, share in _dossier_shares(period, ruleset).items() if name in used}
     missing = sorted(set(used) - set(catalogue_shares) - set(dossier_shares))
@@ -615,10 +616,10 @@ def service_index_query(
         )
         .select_from(
             procedures.outerjoin(
-                use, sa.and_(use.c.agency_code == _unit_of(p.agency_code, units or {}), use.c.procedure_code == p.code)
+                use, sa.and_(use.c.agency_code == _unit_of(p.agency_code, units), use.c.procedure_code == p.code)
             )
         )
-        .where(_not_listed_by_successor(units or {}))
+        .where(_not_listed_by_successor(units))
         .group_by(p.agency_code)
         .cte("catalogue")
     )

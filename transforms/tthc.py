@@ -195,8 +195,7 @@ def moved_units(registry: Registry, period: Period, day: date) -> dict[str, str]
     active in the period and have such a unit (merged, renamed, or ended with the district level).
     Agencies active in the period, and codes the registry does not know, are not in it."""
     active = {agency.code for agency in registry.active(period)}
-    units = {agency.code: registry.current_unit(agency.code, day) for agency in registry.agencies}
-    return {code: unit for code, unit in units.items() if code not in active and unit != code}
+    return {code: unit for code, unit in registry.crosswalk(day).items() if code not in active and unit != code}
 
 
 def rows_onto_units(
