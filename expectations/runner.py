@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 from great_expectations.data_context.types.base import ProgressBarsConfig
 
-from expectations import duckdb_dialect, unique_in_batch  # noqa: F401 (registers the custom rule with GX)
+from expectations import docs_views, duckdb_dialect, keys_only, unique_in_batch  # noqa: F401 (register with GX on import)
 
 log = logging.getLogger(__name__)
 
@@ -127,11 +127,19 @@ class SuiteRunner:
         root.mkdir(parents=True, exist_ok=True)
         self.root = root
         self.context: Any = gx.get_context(mode="file", project_root_dir=str(root))
-        bars = self.context.variables.progress_bars
-        enabled = bars is None or (bars.get("globally", True) if isinstance(bars, dict) else bars.globally)
-        if enabled:
-            self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
-            self.context.variables.save()
+        variables = self.context.variables
+        changed = False
+        bars = variables.progress_bars
+        if bars is None or (bars.get("globally", True) if isinstance(bars, dict) else bars.globally):
+            variables.progress_bars = ProgressBarsConfig(globally=False)
+            changed = True
+        sites = dict(variables.data_docs_sites or {})
+        configured = {name: docs_views.site_config(site) for name, site in sites.items()}
+        if configured != sites:
+            variables.data_docs_sites = configured
+            changed = True
+        if changed:
+            variables.save()
 
     @property
     def docs_index(self) -> Path:
@@ -212,12 +220,10 @@ class SuiteRunner:
         those records in one scan of the file.
         """
         # Suites are rebuilt from code on every run: the code is the single source of the rules.
-        suite = self.context.suites.add_or_update(
-            gx.ExpectationSuite(name=suite_name, expectations=[e.copy() for e in expectations])
-        )
-        definition = self.context.validation_definitions.add_or_update(
-            gx.ValidationDefinition(name=f"{suite_name}_validation", data=batch_definition, suite=suite)
-        )
+        # Saving the checkpoint saves its validation definition and suite (each once; saving them
+        # one by one as well wrote the suite three times).
+        suite = gx.ExpectationSuite(name=suite_name, expectations=[e.copy() for e in expectations])
+        definition = gx.ValidationDefinition(name=f"{suite_name}_validation", data=batch_definition, suite=suite)
         checkpoint = self.context.checkpoints.add_or_update(
             gx.Checkpoint(
                 name=f"{suite_name}_checkpoint",

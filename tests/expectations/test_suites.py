@@ -192,3 +192,74 @@ def test_more_repeated_codes_than_can_be_listed_hold_the_batch_back(tmp_path: Pa
     outcome = _validated(tmp_path, staged)
     assert outcome.incomplete_rules == ["One row per dossier code in a batch, or counts double."]
     assert len(outcome.failures) == 2  # listed up to the limit, and the batch is held back
+
+
+def test_a_staged_batch_is_checked_without_gx_listing_the_failing_values(tmp_path: Path) -> None:
+    """GX lists only the failing keys (`expectations.keys_only`); the values come from the file."""
+    staged = _staged(tmp_path, [good("ok-1"), good("bad-status", status="ĐANG XỬ LÝ")])
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        statements.append(" ".join(statement.split()))
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", seen)
+    try:
+        outcome = _validated(tmp_path, staged)
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", seen)
+    assert outcome.failed_keys == {"bad-status"}
+    assert {f.detail for f in outcome.failures} == {"[expect_column_values_to_be_in_set] status='ĐANG XỬ LÝ'"}
+    # GX queried the failing keys, and no query fetched the failing values (`SELECT x AS unexpected_values …`).
+    assert any(s.startswith("SELECT code, status FROM") for s in statements)
+    assert not [s for s in statements if "unexpected_values" in s]
+
+
+def test_unexpected_values_are_still_computed_when_the_result_format_keeps_them() -> None:
+    from great_expectations.expectations.expectation import ColumnMapExpectation
+
+    rule = dossiers.dossier_suite(REGISTRY.codes)[3]  # agency in the registry (a column map rule)
+    assert isinstance(rule, ColumnMapExpectation)
+
+    def metrics(exclude: bool) -> list[str]:
+        result_format = {"result_format": "COMPLETE", "exclude_unexpected_values": exclude}
+        found = rule.get_validation_dependencies(runtime_configuration={"result_format": result_format})
+        return found.get_metric_names()
+
+    assert "column_values.in_set.unexpected_values" in metrics(exclude=False)
+    assert "column_values.in_set.unexpected_values" not in metrics(exclude=True)
+    assert "column_values.in_set.unexpected_index_list" in metrics(exclude=True)
+
+
+def test_data_docs_templates_are_compiled_once_per_process(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import jinja2
+
+    from expectations import docs_views
+
+    docs_views.COMPILED.clear()
+    compiled: list[str | None] = []
+    compile_template = jinja2.Environment.compile
+
+    def counting(self, source, name=None, filename=None, raw=False, defer_init=False):  # type: ignore[no-untyped-def]
+        compiled.append(name)
+        return compile_template(self, source, name, filename, raw, defer_init)
+
+    monkeypatch.setattr(jinja2.Environment, "compile", counting)
+    staged = _staged(tmp_path, [good("ok-1"), good("bad-status", status="ĐANG XỬ LÝ")])
+    first = _validated(tmp_path, staged)
+    first_compiles = len(compiled)
+    page_count = len(list((tmp_path / "gx").rglob("validations/**/*.html")))
+    second = SuiteRunner(tmp_path / "gx").validate_parquet(
+        staged,
+        suite_name=dossiers.SUITE_NAME,
+        expectations=dossiers.dossier_suite(REGISTRY.codes),
+        key_column="code",
+        run_name="second",
+    )
+    assert first_compiles > 10 and len(compiled) == first_compiles  # the second run compiled nothing
+    assert first.failed_keys == second.failed_keys == {"bad-status"}
+    pages = list((tmp_path / "gx").rglob("validations/**/*.html"))
+    assert len(pages) == page_count + 1
+    newest = max(pages, key=lambda p: p.stat().st_mtime).read_text(encoding="utf-8")
+    assert "Known status" in newest and "canonical_dossiers" in newest
+    index = second.docs_index
+    assert index is not None and "second" in index.read_text(encoding="utf-8")
