@@ -1,68 +1,57 @@
-"""Data Docs page views that compile GX's Jinja templates once per process instead of once per page.
+"""Data Docs page views that keep GX's compiled Jinja templates on disk beside the Data Docs.
 
 GX builds a new Jinja environment for every page it writes, so each run recompiled the same
-fifty-odd templates (0.4 s of a 5M-row batch's 3.5 s validation). These views are GX's own with a
-shared bytecode cache: the HTML is the same, the templates are compiled the first time only.
-`expectations.runner` configures the Data Docs site to use them (GX's `view` setting of a site's
-index and section builders).
+fifty-odd templates (0.35 s of a 5M-row batch's validation, whatever the batch's size). These views
+are GX's own with Jinja's file-system bytecode cache: the HTML is the same, and a template is
+compiled only the first time any run sees it (Jinja checks each cached entry against a checksum of
+the template's source, so a GX upgrade recompiles). `expectations.runner` configures the Data Docs
+site to use them through GX's `view` setting of the site's index and section builders.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import jinja2
 from great_expectations.render.view import DefaultJinjaIndexPageView, DefaultJinjaPageView
 
 
-class _InMemoryBytecode(jinja2.BytecodeCache):
-    """Compiled templates by Jinja's key (the template's name and a checksum of its source)."""
-
-    def __init__(self) -> None:
-        self._compiled: dict[str, bytes] = {}
-
-    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
-        compiled = self._compiled.get(bucket.key)
-        if compiled is not None:
-            bucket.bytecode_from_string(compiled)
-
-    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
-        self._compiled[bucket.key] = bucket.bytecode_to_string()
-
-    def clear(self) -> None:
-        self._compiled.clear()
-
-
-COMPILED = _InMemoryBytecode()
+def _cached(view: Any, directory: str | None) -> None:
+    if directory:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        view.env.bytecode_cache = jinja2.FileSystemBytecodeCache(directory)
 
 
 class PageView(DefaultJinjaPageView):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, bytecode_directory: str | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.env.bytecode_cache = COMPILED
+        _cached(self, bytecode_directory)
 
 
 class IndexPageView(DefaultJinjaIndexPageView):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, bytecode_directory: str | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.env.bytecode_cache = COMPILED
+        _cached(self, bytecode_directory)
 
 
-def site_config(site: dict[str, Any]) -> dict[str, Any]:
+def site_config(site: dict[str, Any], bytecode_directory: Path) -> dict[str, Any]:
     """A Data Docs site's configuration with its index and sections rendered by these views."""
-    page = {"module_name": __name__, "class_name": PageView.__name__}
-    index = {"module_name": __name__, "class_name": IndexPageView.__name__}
+
+    def view(cls: type) -> dict[str, str]:
+        return {"module_name": __name__, "class_name": cls.__name__, "bytecode_directory": str(bytecode_directory)}
+
     sections = dict(site.get("site_section_builders") or {})
     for name in ("expectations", "validations", "profiling"):
         section = sections.get(name)
-        if section in (None, {}) or isinstance(section, dict):
-            sections[name] = {**(section or {}), "view": dict(page)}
+        if section in (None, {}) or isinstance(section, dict):  # a section switched off stays off
+            sections[name] = {**(section or {}), "view": view(PageView)}
     return {
         **site,
         "site_index_builder": {
             "class_name": "DefaultSiteIndexBuilder",
             **(site.get("site_index_builder") or {}),
-            "view": index,
+            "view": view(IndexPageView),
         },
         "site_section_builders": sections,
     }

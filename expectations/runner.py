@@ -134,7 +134,8 @@ class SuiteRunner:
             variables.progress_bars = ProgressBarsConfig(globally=False)
             changed = True
         sites = dict(variables.data_docs_sites or {})
-        configured = {name: docs_views.site_config(site) for name, site in sites.items()}
+        compiled = root / "gx" / "uncommitted" / "compiled_templates"
+        configured = {name: docs_views.site_config(site, compiled) for name, site in sites.items()}
         if configured != sites:
             variables.data_docs_sites = configured
             changed = True
