@@ -10,19 +10,24 @@ Every reader returns clean values plus rejected rows with reasons, and lists row
 data (headings, totals, footers) as skipped: no row disappears silently. Identifiers stay text
 with their leading zeros. Applicants' personal data in the commune export is never copied.
 
-Rules of the CSV readers are named `<kind>.<what>` (`kind` is `commune` or `petition`), so that the
-quarantine can be filtered by what is wrong. A row breaks one of `CSV_ROW_RULES` (listed there with
-their meaning): `field_count`, `code_missing`, `agency_missing`, `received_missing`, `date_invalid`
-and `duplicate_code` for both kinds; `channel_missing`, `channel_unknown`, `status_missing`,
-`status_unknown` and `flag_invalid` for dossiers; `satisfied_invalid` for petitions. A file refused
-whole breaks one of `CSV_FILE_RULES`: `encoding`, `header`, `format`, `size` or `rejects`.
+Rules are named `<kind>.<what>` (`kind` is `commune`, `petition`, `ict` or `egov`), so that the
+quarantine can be filtered by what is wrong. A CSV row breaks one of `CSV_ROW_RULES` (listed there
+with their meaning): `field_count`, `code_missing`, `agency_missing`, `received_missing`,
+`date_invalid` and `duplicate_code` for both kinds; `channel_missing`, `channel_unknown`,
+`status_missing`, `status_unknown` and `flag_invalid` for dossiers; `satisfied_invalid` for
+petitions. A file refused whole breaks one of `CSV_FILE_RULES`: `encoding`, `header`, `format`,
+`size` or `rejects`. A workbook row breaks one of `WORKBOOK_ROW_RULES`: `code_missing`,
+`code_as_number`, `name_missing`, `score_missing`, `score_invalid` and `duplicate_code`, and
+`level_missing` and `level_unknown` for e-government levels; rows that are not data (headings,
+footers) are listed as skipped under `<kind>.not_data`.
 
-A rejected row is one `RuleFailure`, never several: its rule is the row's first problem (in column
-order, the duplicate check last) and its detail lists every problem ("; "-separated, each naming the
-column and the value), followed by "(also: <rule>, ...)" when the row breaks other rules too. One
-failure per row keeps `ReadResult.rejects` a list of rejected rows: callers count the rows read as
-records plus rejects, and `FileLimits.max_rejected_rows` counts rows, not problems. Details quote only
-the columns the reader keeps: the applicant's name, ID number and phone are dropped before a row is read.
+A rejected row, of a CSV file or a workbook, is one `RuleFailure`, never several: its rule is the
+row's first problem (in column order, the duplicate check last) and its detail lists every problem
+("; "-separated, each naming the column and the value), followed by "(also: <rule>, ...)" when the
+row breaks other rules too; its key is the row's code when it has one. One failure per row keeps
+`ReadResult.rejects` a list of rejected rows: callers count the rows read as records plus rejects,
+and `FileLimits.max_rejected_rows` counts rows, not problems. Details quote only the columns the
+reader keeps: the applicant's name, ID number and phone are dropped before a row is read.
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "CSV_FILE_RULES",
     "CSV_ROW_RULES",
+    "WORKBOOK_ROW_RULES",
     "Block",
     "ReadResult",
     "SpreadsheetError",
@@ -64,6 +70,23 @@ __all__ = [
     "read_ict_workbook",
     "read_petition_csv",
 ]
+
+
+class RowProblem(NamedTuple):
+    """One problem of a CSV row: the rule it breaks and what is wrong (naming the column and the value)."""
+
+    rule: str
+    text: str
+
+
+def _row_failure(record: str, problems: Sequence[RowProblem], key: str | None = None) -> RuleFailure:
+    """A rejected row's one failure: under its first problem's rule, with every problem in the detail."""
+    rule = problems[0].rule
+    detail = "; ".join(problem.text for problem in problems)
+    others = [other for other in dict.fromkeys(problem.rule for problem in problems) if other != rule]
+    if others:
+        detail += f" (also: {', '.join(others)})"
+    return RuleFailure(rule, record, detail, key)
 
 
 class SpreadsheetError(FatalError):
@@ -401,40 +424,47 @@ def _text_cell(value: Any) -> str | None:
     return nfc(value) if isinstance(value, str) else None
 
 
-def _code(value: Any, label: str, problems: list[str]) -> str | None:
+def _code(value: Any, label: str, problems: list[RowProblem]) -> str | None:
     """Codes stay text: a number in a code cell has lost its leading zeros and dots, so it is refused."""
     if value is None:
-        problems.append(f"missing {label}")
+        problems.append(RowProblem("code_missing", f"missing {label}"))
         return None
     if not isinstance(value, str):
-        problems.append(f"{label} is stored as a number ({value!r}); it must be text to keep its leading zeros")
+        problems.append(
+            RowProblem("code_as_number", f"{label} is stored as a number ({value!r}); text keeps its leading zeros")
+        )
         return None
     text = nfc(value)
     if text is None:
-        problems.append(f"missing {label}")
+        problems.append(RowProblem("code_missing", f"missing {label}"))
     return text
 
 
-def _score(value: Any, label: str, problems: list[str]) -> Decimal | None:
+def _score(value: Any, label: str, problems: list[RowProblem]) -> Decimal | None:
     if value is None:
-        problems.append(f"missing {label}")
+        problems.append(RowProblem("score_missing", f"missing {label}"))
         return None
     if isinstance(value, str) and "." in value:
         # In Vietnamese format `302.531` is three hundred thousand, but no score reaches the thousands:
         # the cell was typed with a decimal point, so reading it either way could publish a wrong score.
-        problems.append(f"{label}: {value.strip()!r} is ambiguous ('.' groups thousands); write 302,531 or a number")
+        problems.append(
+            RowProblem(
+                "score_invalid",
+                f"{label}: {value.strip()!r} is ambiguous ('.' groups thousands); write 302,531 or a number",
+            )
+        )
         return None
     if isinstance(value, int | float | str):
         try:
             number = parse_number(value)
         except ValueError as problem:
-            problems.append(f"{label}: {problem}")
+            problems.append(RowProblem("score_invalid", f"{label}: {problem}"))
             return None
         if number < 0:
-            problems.append(f"{label} is negative ({number})")
+            problems.append(RowProblem("score_invalid", f"{label} is negative ({number})"))
             return None
         return number
-    problems.append(f"{label}: not a number ({type(value).__name__})")
+    problems.append(RowProblem("score_invalid", f"{label}: not a number ({type(value).__name__})"))
     return None
 
 
@@ -451,7 +481,7 @@ def _is_value(value: Any) -> bool:
     return False
 
 
-RowReader = Callable[[list[Any], dict[str, int], list[str]], dict[str, Any]]
+RowReader = Callable[[list[Any], dict[str, int], list[RowProblem]], dict[str, Any]]
 
 
 def _read_sheets(
@@ -495,16 +525,17 @@ def _read_sheets(
                 # Section headings ("I. Khối sở, ban, ngành"), footers, signatures ("GIÁM ĐỐC").
                 skipped.append(RuleFailure(f"{kind}.not_data", f"{where} row {number}", "no unit code and no values"))
                 continue
-            problems: list[str] = []
+            problems: list[RowProblem] = []
             record = read_row(row, positions, problems)
             code = record.get("agency_code")
             if code and code in first_seen:
                 first_sheet, first_row = first_seen[code]
                 at = f"row {first_row}" if first_sheet == sheet_name else f"[{first_sheet}] row {first_row}"
-                problems.append(f"duplicate Mã đơn vị {code} (first at {at})")
+                problems.append(RowProblem("duplicate_code", f"duplicate Mã đơn vị {code} (first at {at})"))
             key = f"{where} row {number}" + (f" ({code})" if code else "")
             if problems:
-                rejects.append(RuleFailure(f"{kind}.row", key, "; ".join(problems)))
+                named = [RowProblem(f"{kind}.{problem.rule}", problem.text) for problem in problems]
+                rejects.append(_row_failure(key, named, code))
                 continue
             if code:
                 first_seen[code] = (sheet_name, number)
@@ -513,12 +544,18 @@ def _read_sheets(
     return ReadResult(source, records, rejects, skipped)
 
 
-def _ict_row(row: list[Any], positions: dict[str, int], problems: list[str]) -> dict[str, Any]:
+def _unit(row: list[Any], positions: dict[str, int], problems: list[RowProblem]) -> dict[str, Any]:
+    """The unit's code and name, the first two columns of both workbooks."""
     record: dict[str, Any] = {"agency_code": _code(_cell(row, positions["agency_code"]), "Mã đơn vị", problems)}
     name = _text_cell(_cell(row, positions["agency_name"]))
     if name is None:
-        problems.append("missing Tên đơn vị")
+        problems.append(RowProblem("name_missing", "missing Tên đơn vị"))
     record["agency_name"] = name
+    return record
+
+
+def _ict_row(row: list[Any], positions: dict[str, int], problems: list[RowProblem]) -> dict[str, Any]:
+    record = _unit(row, positions, problems)
     titles = {name: title for title, name in ICT_COLUMNS.items()}
     for column in ICT_SCORES:
         record[column] = _score(_cell(row, positions[column]), titles[column], problems)
@@ -558,21 +595,17 @@ def parse_level(value: Any) -> str:
     raise ValueError(f"unknown level {value!r} (expected I, II, III, IV or 'Chưa xếp hạng')")
 
 
-def _egov_row(row: list[Any], positions: dict[str, int], problems: list[str]) -> dict[str, Any]:
-    record: dict[str, Any] = {"agency_code": _code(_cell(row, positions["agency_code"]), "Mã đơn vị", problems)}
-    name = _text_cell(_cell(row, positions["agency_name"]))
-    if name is None:
-        problems.append("missing Tên đơn vị")
-    record["agency_name"] = name
+def _egov_row(row: list[Any], positions: dict[str, int], problems: list[RowProblem]) -> dict[str, Any]:
+    record = _unit(row, positions, problems)
     level_cell = _cell(row, positions["level"])
     level: str | None = None
     if level_cell is None:
-        problems.append("missing Mức độ")
+        problems.append(RowProblem("level_missing", "missing Mức độ"))
     else:
         try:
             level = parse_level(level_cell)
         except ValueError as problem:
-            problems.append(str(problem))
+            problems.append(RowProblem("level_unknown", str(problem)))
     # Unranked units have a score too (below the threshold of level I); the central requires one for every unit.
     record["readiness_score"] = _score(_cell(row, positions["readiness_score"]), "Điểm điều kiện sẵn sàng", problems)
     record["level"] = level
@@ -650,6 +683,23 @@ CSV_ROW_RULES: Mapping[str, str] = {
     "petition.satisfied_invalid": "hai_long is not 1, 0 or empty",
     "petition.duplicate_code": "the ma_phan_anh of a row read before in the same file",
 }
+# Every rule a workbook row can break (`ict.*` and `egov.*`; the detail names the column and the value).
+WORKBOOK_ROW_RULES: Mapping[str, str] = {
+    **{
+        f"{kind}.{what}": meaning
+        for kind in ("ict", "egov")
+        for what, meaning in {
+            "code_missing": "Mã đơn vị is empty",
+            "code_as_number": "Mã đơn vị is a number: it has lost its leading zeros and dots",
+            "name_missing": "Tên đơn vị is empty",
+            "score_missing": "a score cell is empty",
+            "score_invalid": "a score is not a number in Vietnamese format (302,531), is ambiguous or is negative",
+            "duplicate_code": "the Mã đơn vị of a row read before, on this sheet or another",
+        }.items()
+    },
+    "egov.level_missing": "Mức độ is empty",
+    "egov.level_unknown": "Mức độ is not I, II, III, IV or Chưa xếp hạng",
+}
 # Every rule a CSV file refused whole breaks (its one reject, `ReadResult.refused_whole`).
 CSV_FILE_RULES: Mapping[str, str] = {
     f"{kind}.{what}": meaning
@@ -662,23 +712,6 @@ CSV_FILE_RULES: Mapping[str, str] = {
         "rejects": "more rows rejected than FileLimits.max_rejected_rows: not an export of the expected form",
     }.items()
 }
-
-
-class RowProblem(NamedTuple):
-    """One problem of a CSV row: the rule it breaks and what is wrong (naming the column and the value)."""
-
-    rule: str
-    text: str
-
-
-def _row_failure(record: str, problems: Sequence[RowProblem], key: str | None = None) -> RuleFailure:
-    """A rejected row's one failure: under its first problem's rule, with every problem in the detail."""
-    rule = problems[0].rule
-    detail = "; ".join(problem.text for problem in problems)
-    others = [other for other in dict.fromkeys(problem.rule for problem in problems) if other != rule]
-    if others:
-        detail += f" (also: {', '.join(others)})"
-    return RuleFailure(rule, record, detail, key)
 
 
 def _csv_bytes(source: Path | str | bytes, name: str | None, kind: str, limits: FileLimits) -> tuple[bytes, str]:

@@ -202,7 +202,7 @@ def test_a_refused_workbook_leaves_the_stored_scores_as_they_were(yearly_world: 
         pipeline.extract(config, "ict", period_id="2019")
     message = str(refused.value)
     assert message.startswith("source ict: file refused, the ICT_RANKING 2019 scores stored before are kept")
-    assert "rule 'ict.row' failed on ict ict-2019.xlsx [Sở ban ngành] row 10 (000.00.02.H99)" in message
+    assert "rule 'ict.score_invalid' failed on ict ict-2019.xlsx [Sở ban ngành] row 10 (000.00.02.H99)" in message
     assert "Nguồn nhân lực: not a number in Vietnamese format: 'năm mươi'" in message
     assert _stored_scores(config, ReportType.ICT_RANKING, "2019") == before
     with engine.connect() as connection:
@@ -217,7 +217,7 @@ def test_a_refused_workbook_leaves_the_stored_scores_as_they_were(yearly_world: 
         )
     assert (batch["state"], batch["quarantined"]) == ("REJECTED", 1)
     [held] = warehouse.quarantined_records(engine, batch["batch_id"])
-    assert (held["stage"], held["rule"]) == ("extract", "ict.row")
+    assert (held["stage"], held["rule"]) == ("extract", "ict.score_invalid")
 
     # A district sheet in a year after the districts were abolished: refused before anything is stored.
     write_ict_workbook(folder / "ict-2026.xlsx", year=2026)

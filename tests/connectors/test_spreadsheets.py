@@ -19,6 +19,7 @@ from baocao.errors import RuleFailure
 from connectors.spreadsheets import (
     CSV_FILE_RULES,
     CSV_ROW_RULES,
+    WORKBOOK_ROW_RULES,
     FileLimits,
     SpreadsheetError,
     header_key,
@@ -171,6 +172,18 @@ def test_ict_bad_rows_are_rejected_with_reasons(tmp_path: Path) -> None:
     assert "missing Nguồn nhân lực" in reasons["row 10 (000.00.07.H99)"]
     assert "'60.5'" in reasons["row 10 (000.00.07.H99)"]
     assert [failure.record.split("] ")[1] for failure in result.skipped] == ["row 11"]
+    # Each rejected row under the rule of its first problem, keyed by its code when it has one.
+    rules = {failure.record.split("] ")[1]: (failure.rule, failure.key) for failure in result.rejects}
+    assert rules == {
+        "row 5": ("ict.code_as_number", None),
+        "row 6 (000.00.03.H99)": ("ict.score_invalid", "000.00.03.H99"),
+        "row 7 (000.00.01.H99)": ("ict.duplicate_code", "000.00.01.H99"),
+        "row 8": ("ict.code_missing", None),
+        "row 9 (000.00.06.H99)": ("ict.score_invalid", "000.00.06.H99"),
+        "row 10 (000.00.07.H99)": ("ict.score_missing", "000.00.07.H99"),
+    }
+    assert reasons["row 10 (000.00.07.H99)"].endswith("(also: ict.score_invalid)")
+    assert {failure.rule for failure in result.rejects} <= set(WORKBOOK_ROW_RULES)
 
 
 def test_the_same_unit_on_two_sheets_is_rejected(tmp_path: Path) -> None:
@@ -278,10 +291,18 @@ def test_egov_bad_rows(tmp_path: Path) -> None:
     assert details == [
         "unknown level 'V' (expected I, II, III, IV or 'Chưa xếp hạng')",
         "missing Điểm điều kiện sẵn sàng",
-        "missing Mức độ; missing Điểm điều kiện sẵn sàng",
+        "missing Mức độ; missing Điểm điều kiện sẵn sàng (also: egov.score_missing)",
         "missing Điểm điều kiện sẵn sàng",  # unranked units have a score too
         "Điểm điều kiện sẵn sàng: '1.500' is ambiguous ('.' groups thousands); write 302,531 or a number",
     ]
+    assert [failure.rule for failure in result.rejects] == [
+        "egov.level_unknown",
+        "egov.score_missing",
+        "egov.level_missing",
+        "egov.score_missing",
+        "egov.score_invalid",
+    ]
+    assert [failure.key for failure in result.rejects] == [f"000.00.0{n}.H99" for n in (1, 2, 3, 5, 6)]
 
 
 # ---------------------------------------------------------------- commune dossier CSV
