@@ -76,7 +76,7 @@ def extract_file(
     warehouse.start_batch(engine, batch_id, source.name, source.kind, None, now)
     try:
         if source.kind == CATALOGUE_XML:
-            _store_catalogue(engine, source, batch_id)
+            _store_catalogue(engine, source, batch_id, now)
         elif source.kind in WORKBOOK_REPORTS:
             _store_scores(config, engine, source, batch_id, period_id)
         elif source.kind == COMMUNE_CSV:
@@ -139,7 +139,7 @@ def _read_catalogue(source: SourceConfig) -> list[ReadResult]:
     return [read_catalogue_file(path) for path in _files(source, (".xml",), "catalogue export")]
 
 
-def _store_catalogue(engine: Engine, source: SourceConfig, batch_id: str) -> None:
+def _store_catalogue(engine: Engine, source: SourceConfig, batch_id: str, now: datetime) -> None:
     """The catalogue replaces the source's stored one only when every record of every file is sound."""
     kept = "the catalogue stored before is kept"
     try:
@@ -184,7 +184,7 @@ def _store_catalogue(engine: Engine, source: SourceConfig, batch_id: str) -> Non
             )
     if failures:
         _refuse(engine, source, batch_id, failures, kept)
-    stored = warehouse.replace_procedures(engine, source.name, batch_id, records)
+    stored = warehouse.replace_procedures(engine, source.name, batch_id, records, as_of=now)
     skipped = sum(len(result.skipped) for result in results)
     warehouse.finish_file_batch(engine, batch_id, "STORED", pulled=len(records), stored=stored, quarantined=0)
     log.info(

@@ -140,7 +140,7 @@ def _pull(
         # say) keeps it, and this pull's copy is left out rather than failing the whole pull.
         published_elsewhere = warehouse.procedure_publishers(engine, other_than=source.name)
         kept = [item for item in complete if (item["code"], item["agency_code"]) not in published_elsewhere]
-        catalogued = warehouse.replace_procedures(engine, source.name, "catalogue", kept)
+        catalogued = warehouse.replace_procedures(engine, source.name, "catalogue", kept, as_of=window_to)
         log.info(
             "source %s: %d procedure(s) in the catalogue (%d without code/agency/type skipped, "
             "%d already published by another source left out)",

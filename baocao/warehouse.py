@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from baocao import staging
-from transforms.canonical import CANONICAL_COLUMNS, Col
+from transforms.canonical import CANONICAL_COLUMNS, LOCAL_TIMEZONE, Col
 
 metadata = sa.MetaData()
 
@@ -95,6 +95,26 @@ procedures = sa.Table(
     sa.Column("batch_id", sa.String(64), nullable=False),
 )
 
+# Every version of every catalogue entry, with the local time (naive, UTC+7) from which and until
+# which it was the published one: `procedures` is the catalogue now, this is its history, so that a
+# period aggregated again later (a correction) counts the catalogue it was first reported with
+# (`catalogue_at`). One row per entry per change, written by `replace_procedures`.
+procedure_history = sa.Table(
+    "procedure_history",
+    metadata,
+    *[sa.Column(column.name, column.type, primary_key=column.primary_key) for column in procedures.columns],
+    sa.Column("valid_from", sa.DateTime, primary_key=True),
+    sa.Column("valid_to", sa.DateTime),  # NULL: the entry as published now
+)
+# When each source's catalogue was stored (local naive time), changed or not.
+catalogue_imports = sa.Table(
+    "catalogue_imports",
+    metadata,
+    sa.Column("source", sa.String(100), primary_key=True),
+    sa.Column("imported_at", sa.DateTime, primary_key=True),
+    sa.Column("batch_id", sa.String(64), nullable=False),
+    sa.Column("entries", sa.Integer, nullable=False),
+)
 # Petitions (phản ánh, kiến nghị) from the feedback system's export (`petition_csv`), upserted by code
 # (`baocao.file_sources`). No personal data: the export has none, and only these columns are stored.
 # Times are naive local (UTC+7); a deadline given as a date is stored as the end of that day.
@@ -227,6 +247,11 @@ def connect(url: str) -> Engine:
         sa.event.listen(engine, "connect", _sqlite_pragmas)
     metadata.create_all(engine)
     _add_missing_columns(engine)
+    try:
+        with engine.begin() as connection:
+            _backfill_history(connection)
+    except sa.exc.IntegrityError:
+        pass  # another worker connecting at the same moment wrote the same first versions
     return engine
 
 
@@ -629,16 +654,115 @@ PROCEDURE_COLUMNS = (
 )
 
 
-def replace_procedures(engine: Engine, source: str, batch_id: str, rows: Sequence[Mapping[str, Any]]) -> int:
-    """The source's whole catalogue replaces what it published before (catalogues come whole)."""
+def replace_procedures(
+    engine: Engine,
+    source: str,
+    batch_id: str,
+    rows: Sequence[Mapping[str, Any]],
+    as_of: datetime | None = None,
+) -> int:
+    """The source's whole catalogue replaces what it published before (catalogues come whole).
+
+    The history keeps what it replaced: each entry that changed or went away is closed at `as_of`
+    (local naive time of the import, now by default) and each new or changed entry opens a version
+    there. An import that changes nothing adds no version, only its time (`catalogue_imports`).
+    """
     records = [
         {**{name: row.get(name) for name in PROCEDURE_COLUMNS}, "source": source, "batch_id": batch_id} for row in rows
     ]
+    at = as_of or datetime.now(LOCAL_TIMEZONE).replace(tzinfo=None)
     with engine.begin() as connection:
+        _backfill_history(connection)
+        last = connection.execute(
+            sa.select(sa.func.max(catalogue_imports.c.imported_at)).where(catalogue_imports.c.source == source)
+        ).scalar_one()
+        if last is not None and at <= last:
+            at = last + timedelta(microseconds=1)  # imports of one source are ordered, even within a clock tick
+        h = procedure_history.c
+        open_versions = {
+            (row.code, row.agency_code): {name: getattr(row, name) for name in PROCEDURE_COLUMNS}
+            for row in connection.execute(
+                sa.select(*[h[name] for name in PROCEDURE_COLUMNS]).where(h.source == source, h.valid_to.is_(None))
+            )
+        }
+        published = {(record["code"], record["agency_code"]): record for record in records}
+        changed = [
+            record
+            for key, record in published.items()
+            if open_versions.get(key) != {name: record[name] for name in PROCEDURE_COLUMNS}
+        ]
+        changed_keys = {(record["code"], record["agency_code"]) for record in changed}
+        closed = [key for key in open_versions if key not in published or key in changed_keys]
+        if closed:
+            close = (
+                sa.update(procedure_history)
+                .where(
+                    h.source == source,
+                    h.code == sa.bindparam("entry_code"),
+                    h.agency_code == sa.bindparam("entry_agency"),
+                    h.valid_to.is_(None),
+                )
+                .values(valid_to=at)
+            )
+            connection.execute(close, [{"entry_code": code, "entry_agency": agency} for code, agency in closed])
+        versions = [{**record, "valid_from": at, "valid_to": None} for record in changed]
         connection.execute(sa.delete(procedures).where(procedures.c.source == source))
         for offset in range(0, len(records), 5000):
             connection.execute(sa.insert(procedures), records[offset : offset + 5000])
+        for offset in range(0, len(versions), 5000):
+            connection.execute(sa.insert(procedure_history), versions[offset : offset + 5000])
+        connection.execute(
+            sa.insert(catalogue_imports).values(source=source, imported_at=at, batch_id=batch_id, entries=len(records))
+        )
     return len(records)
+
+
+def _backfill_history(connection: Connection) -> None:
+    """A warehouse from before the history: its stored catalogue becomes the first version of each
+    entry, imported now (nothing is known of its earlier states, so earlier periods count it, as
+    they did before the upgrade)."""
+    if connection.execute(sa.select(catalogue_imports.c.source).limit(1)).first() is not None:
+        return
+    now = datetime.now(LOCAL_TIMEZONE).replace(tzinfo=None)
+    stored = sa.select(*procedures.c, sa.literal(now, sa.DateTime).label("valid_from"))
+    connection.execute(sa.insert(procedure_history).from_select([*procedures.c.keys(), "valid_from"], stored))
+    sources = sa.select(
+        procedures.c.source,
+        sa.literal(now, sa.DateTime),
+        sa.func.min(procedures.c.batch_id),
+        sa.func.count(),
+    ).group_by(procedures.c.source)
+    connection.execute(
+        sa.insert(catalogue_imports).from_select(["source", "imported_at", "batch_id", "entries"], sources)
+    )
+
+
+def catalogue_at(period_end: datetime) -> sa.Select[Any]:
+    """The catalogue a period is counted on (the columns of `procedures`): per source, as it stood at
+    the first import at or after the period's end (`period_end`, exclusive, local naive time), that is
+    as a run at the period's cut-off found it; the current catalogue where none came since.
+
+    So a period aggregated again later (a correction) counts the procedures it was first counted on,
+    not what was published afterwards. A catalogue stored before the history was kept counts as
+    imported when the upgraded warehouse was first connected.
+    """
+    h = procedure_history.c
+    imports = catalogue_imports.c
+    cutoff = (
+        sa.select(imports.source, sa.func.min(imports.imported_at).label("at"))
+        .where(imports.imported_at >= period_end)
+        .group_by(imports.source)
+        .subquery("catalogue_cutoff")
+    )
+    in_force = sa.or_(
+        sa.and_(cutoff.c.at.is_(None), h.valid_to.is_(None)),
+        sa.and_(h.valid_from <= cutoff.c.at, sa.or_(h.valid_to.is_(None), h.valid_to > cutoff.c.at)),
+    )
+    return (
+        sa.select(*[h[column.name] for column in procedures.columns])
+        .select_from(procedure_history.outerjoin(cutoff, cutoff.c.source == h.source))
+        .where(in_force)
+    )
 
 
 def live_codes(engine: Engine, source: str, agencies: Iterable[str] | None = None) -> set[str]:

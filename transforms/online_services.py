@@ -1,13 +1,14 @@
 """ONLINE_SERVICES (Decree 42/2022/NĐ-CP): online public services and their use, per agency.
 
-Two steps, as for TTHC_RESULTS. `online_services_query` counts in the warehouse (the catalogue in
-`procedures`, the period's dossiers in `dossiers`) and returns one row per agency;
+Two steps, as for TTHC_RESULTS. `online_services_query` counts in the warehouse (the period's
+catalogue from `procedure_history`, the period's dossiers in `dossiers`) and returns one row per agency;
 `assemble_online_services` is pure: those rows in, the report out (agency rows by code, a TOTAL row,
 rates). Definitions (DOMAIN.md, "ONLINE_SERVICES", read with "TTHC_RESULTS" for "in the period"):
 
-- authority_count: the agency's procedures in the catalogue (its rows in `procedures`, whatever their
-  online type); full_process_count / partial_count: those with online_type FULL / PARTIAL. The
-  catalogue has no validity dates, so it is the catalogue as last published, for any period.
+- authority_count: the agency's procedures in the catalogue, whatever their online type;
+  full_process_count / partial_count: those with online_type FULL / PARTIAL. The catalogue is the one
+  the period's cut-off found (`warehouse.catalogue_at`: as of the first import after the period's
+  end, the current one if none came since), so a correction months later counts the same procedures.
 - A dossier counts when it was received in the period (00:00 of the start date to 24:00 of the end
   date, local time, end exclusive), is not CANCELLED and not deleted. Channel and status otherwise do
   not matter: a dossier received in the period counts even if still open.
@@ -37,7 +38,7 @@ from lxml import etree
 from sqlalchemy.sql.expression import ColumnElement
 
 from baocao.periods import Period
-from baocao.warehouse import dossiers, procedures
+from baocao.warehouse import catalogue_at, dossiers
 from transforms.canonical import Channel, Status
 from transforms.render import qualified
 
@@ -85,7 +86,9 @@ def _count_where(condition: ColumnElement[bool]) -> ColumnElement[Any]:
 
 def online_services_query(period: Period) -> sa.Select[Any]:
     """One row per agency (`agency` + `COUNT_COLUMNS`), computed in the warehouse, ordered by agency."""
-    d, p = dossiers.c, procedures.c
+    # The catalogue as the period's cut-off found it (`warehouse.catalogue_at`), also when aggregated again later.
+    entries = catalogue_at(period.ends_before).subquery("procedures_then")
+    d, p = dossiers.c, entries.c
     catalogue = (
         sa.select(
             p.agency_code.label(AGENCY),

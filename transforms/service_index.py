@@ -15,7 +15,8 @@ the ruleset loader, the warehouse query and the pure assembly, as for ONLINE_SER
   connected source, or when every base row of the entity has the value unknown: nothing is invented.
 
 Definitions (DOMAIN.md, "SERVICE_INDEX", read with "TTHC_RESULTS" for "in the period"): catalogue
-measures count the agency's procedures as last published (`procedures` has no validity dates);
+measures count the agency's procedures as the period's cut-off found them (`warehouse.catalogue_at`:
+the catalogue as of the first import after the period's end, so a correction counts the same ones);
 dossiers count when not CANCELLED and not deleted. "Received in the period" and "finished in the
 period" are TTHC_RESULTS' windows, and PROGRESS's on-time rate is exactly II.06a's
 (early + on time) / resolved_total, returned and withdrawn dossiers included.
@@ -60,7 +61,7 @@ from sqlalchemy.sql.expression import ColumnElement
 from baocao.errors import FatalError
 from baocao.periods import Period
 from baocao.registry import Registry
-from baocao.warehouse import dossiers, procedures
+from baocao.warehouse import catalogue_at, dossiers
 from baocao.warehouse import petitions as petition_table
 from transforms.canonical import Channel, Status
 from transforms.ict_ranking import SCORE_STEP, score_text
@@ -451,13 +452,13 @@ def _unit_of(code: ColumnElement[Any], units: Mapping[str, str]) -> ColumnElemen
     return sa.case({old: new for old, new in sorted(units.items())}, value=code, else_=code)
 
 
-def _not_listed_by_successor(units: Mapping[str, str]) -> ColumnElement[bool]:
+def _not_listed_by_successor(units: Mapping[str, str], period: Period, entries: Any) -> ColumnElement[bool]:
     """Catalogue entries to count: all but those of a merged agency whose successor lists the same
     procedure itself (the successor's line would count that procedure twice once the rows move)."""
     if not units:
         return sa.true()
-    p = procedures.c
-    successor = procedures.alias("successor_entry")
+    p = entries.c
+    successor = catalogue_at(period.ends_before).subquery("successor_entry")
     listed_by_successor = sa.exists().where(
         successor.c.code == p.code, successor.c.agency_code == _unit_of(p.agency_code, units)
     )
@@ -501,9 +502,9 @@ def _procedure_use(period: Period, units: Mapping[str, str]) -> Any:
     )
 
 
-def _catalogue_shares(use: Any) -> dict[str, _Share]:
-    """Shares over `procedures` joined (outer) to `_procedure_use` on (agency, code)."""
-    p = procedures.c
+def _catalogue_shares(use: Any, entries: Any) -> dict[str, _Share]:
+    """Shares over the period's catalogue `entries` joined (outer) to `_procedure_use` on (agency, code)."""
+    p = entries.c
     every, offered_online = sa.true(), p.online_type.in_([OnlineType.FULL, OnlineType.PARTIAL])
     with_fee = p.fee_required.is_(True)
     used_online = sa.func.coalesce(use.c.online, 0) == 1
@@ -595,7 +596,9 @@ def service_index_query(
     `units` (`transforms.tthc.moved_units`) matches dossiers of merged agencies with their successor's
     catalogue entries; the rows stay by recorded agency, and `onto_units` moves them afterwards.
     """
-    d, p = dossiers.c, procedures.c
+    # The catalogue as the period's cut-off found it (`warehouse.catalogue_at`), also when aggregated again later.
+    entries = catalogue_at(period.ends_before).subquery("procedures_then")
+    d, p = dossiers.c, entries.c
     used = ruleset.connected_measures()
     petition_shares = (
         {name: share for name, share in _petition_shares(period).items() if name in ruleset.delivered_measures()}
@@ -604,7 +607,7 @@ def service_index_query(
     )
     units = units or {}
     use = _procedure_use(period, units)
-    catalogue_shares = {name: share for name, share in _catalogue_shares(use).items() if name in used}
+    catalogue_shares = {name: share for name, share in _catalogue_shares(use, entries).items() if name in used}
     dossier_shares = {name: share for name, share in _dossier_shares(period, ruleset).items() if name in used}
     missing = sorted(set(used) - set(catalogue_shares) - set(dossier_shares))
     if missing:  # a measure marked connected without SQL: a bug here, not in the ruleset
@@ -615,11 +618,11 @@ def service_index_query(
             *[count for name, share in catalogue_shares.items() for count in _share_counts(name, share)],
         )
         .select_from(
-            procedures.outerjoin(
+            entries.outerjoin(
                 use, sa.and_(use.c.agency_code == _unit_of(p.agency_code, units), use.c.procedure_code == p.code)
             )
         )
-        .where(_not_listed_by_successor(units))
+        .where(_not_listed_by_successor(units, period, entries))
         .group_by(p.agency_code)
         .cte("catalogue")
     )

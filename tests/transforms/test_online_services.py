@@ -19,6 +19,7 @@ from lxml import etree
 
 from baocao import warehouse
 from baocao.periods import Period, parse_period
+from tests.catalogue_fixture import reset_catalogue
 from transforms import render
 from transforms.canonical import LOCAL_TIMEZONE
 from transforms.online_services import (
@@ -151,10 +152,9 @@ def hand_rows() -> pd.DataFrame:
 
 def grouped(url: str, period: Period, procedures: list[dict[str, Any]], dossiers: list[dict[str, Any]]) -> pd.DataFrame:
     engine = warehouse.connect(url)
+    reset_catalogue(engine, procedures)
     with engine.begin() as connection:
         connection.execute(sa.delete(warehouse.dossiers))
-        connection.execute(sa.delete(warehouse.procedures))
-        connection.execute(sa.insert(warehouse.procedures), procedures)
         connection.execute(sa.insert(warehouse.dossiers), dossiers)
         rows = connection.execute(online_services_query(period)).mappings().all()
     engine.dispose()

@@ -24,6 +24,7 @@ from baocao.periods import Period, parse_period
 from simulators.central.document import Style, canonical_document, parse_body, validate_schema
 from simulators.central.model import build_submission
 from simulators.central.rules import check_business_rules
+from tests.catalogue_fixture import reset_catalogue
 from transforms import render
 from transforms.canonical import LOCAL_TIMEZONE
 from transforms.service_index import (
@@ -421,10 +422,9 @@ HAND_ROWS = _hand_rows()
 
 def grouped(url: str, period: Period = Q3) -> pd.DataFrame:
     engine = warehouse.connect(url)
+    reset_catalogue(engine, PROCEDURES)
     with engine.begin() as connection:
         connection.execute(sa.delete(warehouse.dossiers))
-        connection.execute(sa.delete(warehouse.procedures))
-        connection.execute(sa.insert(warehouse.procedures), PROCEDURES)
         connection.execute(sa.insert(warehouse.dossiers), DOSSIERS)
         rows = connection.execute(service_index_query(period, RULESET)).mappings().all()
     engine.dispose()

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from baocao import warehouse
 from baocao.periods import Period, parse_period
 from baocao.registry import Registry, parse_registry
+from tests.catalogue_fixture import reset_catalogue
 from tests.transforms.test_service_index import dossier, metrics_of, procedure
 from transforms.service_index import (
     AGENCY,
@@ -183,10 +184,10 @@ EXPECTED_B_Q2 = {
 
 def query_rows(url: str, period: Period) -> pd.DataFrame:
     engine = warehouse.connect(url)
+    reset_catalogue(engine, PROCEDURES)
     with engine.begin() as connection:
-        for table in (warehouse.dossiers, warehouse.procedures, warehouse.petitions):
+        for table in (warehouse.dossiers, warehouse.petitions):
             connection.execute(sa.delete(table))
-        connection.execute(sa.insert(warehouse.procedures), PROCEDURES)
         connection.execute(sa.insert(warehouse.dossiers), DOSSIERS)
         connection.execute(sa.insert(warehouse.petitions), PETITIONS)
         rows = connection.execute(service_index_query(period, RULESET, petition_sources=[SOURCE])).mappings().all()
@@ -313,12 +314,10 @@ def test_a_merged_agencys_dossier_uses_its_successors_catalogue_entry(warehouse_
     still recorded under A, online and paid online, is a use of B's entry: "online services used" and
     "fee procedures paid online" count it for B. Without the crosswalk in the query they could not."""
     engine = warehouse.connect(warehouse_url)
+    reset_catalogue(engine, [procedure("1.000009", B, "FULL", True, True, True, True, True)])
     with engine.begin() as connection:
-        for table in (warehouse.dossiers, warehouse.procedures, warehouse.petitions):
+        for table in (warehouse.dossiers, warehouse.petitions):
             connection.execute(sa.delete(table))
-        connection.execute(
-            sa.insert(warehouse.procedures), [procedure("1.000009", B, "FULL", True, True, True, True, True)]
-        )
         connection.execute(
             sa.insert(warehouse.dossiers),
             [dossier("a9", A, "1.000009", "ONLINE", "2026-08-03 08:00", fee=True, paid=True)],
@@ -344,17 +343,17 @@ def test_a_merged_agencys_dossier_uses_its_successors_catalogue_entry(warehouse_
 
 def test_a_procedure_listed_by_both_the_old_and_the_new_agency_counts_once(warehouse_url: str) -> None:
     engine = warehouse.connect(warehouse_url)
+    reset_catalogue(
+        engine,
+        [
+            procedure("1.000009", A, "FULL", True, True, True, True, True),  # the old listing, not yet removed
+            procedure("1.000009", B, "FULL", True, True, True, True, True),
+            procedure("1.000010", A, "NONE", False, None, False, True, True),  # A's only: moves to B
+        ],
+    )
     with engine.begin() as connection:
-        for table in (warehouse.dossiers, warehouse.procedures, warehouse.petitions):
+        for table in (warehouse.dossiers, warehouse.petitions):
             connection.execute(sa.delete(table))
-        connection.execute(
-            sa.insert(warehouse.procedures),
-            [
-                procedure("1.000009", A, "FULL", True, True, True, True, True),  # the old listing, not yet removed
-                procedure("1.000009", B, "FULL", True, True, True, True, True),
-                procedure("1.000010", A, "NONE", False, None, False, True, True),  # A's only: moves to B
-            ],
-        )
         query = service_index_query(Q3, RULESET, units=moved_units(registry(), Q3, Q3.end))
         rows = pd.DataFrame([dict(row) for row in connection.execute(query).mappings()])
     engine.dispose()
