@@ -7,6 +7,7 @@ appear in `repr`, logs or XCom. Relative paths are resolved against the file's f
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -92,6 +93,10 @@ class SourceConfig:
     # stored dossier of an agency in this batch's files that no file lists any more was deleted there.
     # False for communes that send only the rows that changed: then nothing is ever marked deleted.
     full_export: bool = True
+    # commune_csv only: where a file's name says whose table it is (a regular expression with a group
+    # named `agency`, searched in the name). Then a file with a header only still names its commune,
+    # whose stored dossiers have all been deleted there; a file whose name does not match is refused.
+    agency_in_file_name: re.Pattern[str] | None = None
 
     def credentials(self) -> tuple[Secret, Secret]:
         if self.client_id is None or self.client_secret is None:
@@ -169,6 +174,30 @@ def _require(table: Mapping[str, Any], key: str, where: str) -> Any:
     if key not in table:
         raise ConfigurationError(f"{where}: missing key {key!r}")
     return table[key]
+
+
+def _agency_pattern(table: Mapping[str, Any], kind: str, where: str) -> re.Pattern[str] | None:
+    """`agency_in_file_name`: a regular expression with a group `agency` (commune_csv sources only)."""
+    if "agency_in_file_name" not in table:
+        return None
+    text = table["agency_in_file_name"]
+    if kind not in FULL_EXPORT_KINDS:
+        raise ConfigurationError(
+            f"{where}: agency_in_file_name applies to {', '.join(FULL_EXPORT_KINDS)} sources, not to kind {kind}"
+        )
+    if not isinstance(text, str):
+        raise ConfigurationError(f"{where}: agency_in_file_name must be a regular expression (text), got {text!r}")
+    try:
+        pattern = re.compile(text)
+    except re.error as problem:
+        raise ConfigurationError(
+            f"{where}: agency_in_file_name {text!r} is not a regular expression: {problem}"
+        ) from None
+    if "agency" not in pattern.groupindex:
+        raise ConfigurationError(
+            f"{where}: agency_in_file_name {text!r} has no group named agency, e.g. '^(?P<agency>[^_]+)_'"
+        )
+    return pattern
 
 
 def _retry(table: Mapping[str, Any]) -> RetryPolicy:
@@ -267,6 +296,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
             raise ConfigurationError(
                 f"{source_where} (source {name}): full_export must be true or false, got {full_export!r}"
             )
+        agency_in_file_name = _agency_pattern(table, kind, f"{source_where} (source {name})")
         sources[name] = SourceConfig(
             name=name,
             kind=kind,
@@ -288,6 +318,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
             overlap_minutes=int(table.get("overlap_minutes", 60)),
             retry=_retry(table),
             full_export=full_export,
+            agency_in_file_name=agency_in_file_name,
         )
 
     reports: dict[ReportType, ReportConfig] = {}

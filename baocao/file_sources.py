@@ -44,7 +44,7 @@ from connectors.spreadsheets import (
     read_petition_csv,
 )
 from connectors.sql_legacy import HOSO_FIELD_MAP, HOSO_VALUE_MAPS
-from transforms.canonical import PERSONAL_FIELDS, Col, canonical_frame, canonical_record, deduplicate_latest
+from transforms.canonical import PERSONAL_FIELDS, Col, canonical_frame, canonical_record, deduplicate_latest, nfc
 
 log = logging.getLogger(__name__)
 
@@ -306,6 +306,18 @@ def _stage_commune_dossiers(engine: Engine, source: SourceConfig, batch_id: str,
         _refused_read(engine, source, batch_id, error, "commune.refused")
         raise
     refused = [result.rejects[0] for result in results if result.refused_whole]
+    named = _named_agencies(source, results)
+    if source.agency_in_file_name is not None:
+        pattern = source.agency_in_file_name.pattern
+        refused += [
+            RuleFailure(
+                "commune.file_name",
+                f"commune {result.source}",
+                f"the file name does not match agency_in_file_name {pattern!r}: whose table it is is unknown",
+            )
+            for result, agency in zip(results, named, strict=True)
+            if agency is None and not result.refused_whole
+        ]
     rejected = [failure for result in results if not result.refused_whole for failure in result.rejects]
     if refused:
         _refuse(engine, source, batch_id, [*refused, *rejected], "no dossier of this batch is staged")
@@ -330,7 +342,16 @@ def _stage_commune_dossiers(engine: Engine, source: SourceConfig, batch_id: str,
         staged,
         len(rejected),
     )
-    _mark_deleted_commune_dossiers(engine, source, batch_id, results, per_file)
+    _mark_deleted_commune_dossiers(engine, source, batch_id, results, per_file, named)
+
+
+def _named_agencies(source: SourceConfig, results: Sequence[ReadResult]) -> list[str | None]:
+    """Per file, the agency its name gives (`agency_in_file_name`), or None (no pattern, or no match)."""
+    pattern = source.agency_in_file_name
+    if pattern is None:
+        return [None] * len(results)
+    found = [pattern.search(result.source) for result in results]
+    return [nfc(match.group("agency")) if match else None for match in found]
 
 
 def _rejected_code(source: SourceConfig, failure: RuleFailure) -> str | None:
@@ -353,6 +374,7 @@ def _mark_deleted_commune_dossiers(
     batch_id: str,
     results: Sequence[ReadResult],
     per_file: Sequence[Sequence[Mapping[str, Any]]],
+    named: Sequence[str | None],
 ) -> int:
     """Mark deleted the stored live dossiers that vanished from their commune's export; returns how many.
 
@@ -361,7 +383,9 @@ def _mark_deleted_commune_dossiers(
     commune whose file did not come this time loses nothing, and a dossier that moved to another
     file stays. A code counts as present whether the reader accepted its row or rejected it (a bad
     date does not delete a dossier). A file with a row whose code cannot be read may hold any dossier
-    of its agencies: those agencies are not compared in this batch. With `full_export = false` (exports
+    of its agencies: those agencies are not compared in this batch. With `agency_in_file_name`, a file's
+    name adds its commune to the agencies compared, so a file with a header only (a commune whose
+    every dossier was deleted) marks that commune's dossiers deleted. With `full_export = false` (exports
     of changed rows only) absence means nothing and nothing is marked. The log gets counts only, never
     a dossier of the marked ones.
     """
@@ -375,8 +399,9 @@ def _mark_deleted_commune_dossiers(
     present: set[str] = set()
     agencies: set[str] = set()
     withheld: set[str] = set()
-    for result, rows in zip(results, per_file, strict=True):
+    for result, rows, name_agency in zip(results, per_file, named, strict=True):
         file_agencies = {str(row[Col.AGENCY_CODE.value]) for row in rows if row[Col.AGENCY_CODE.value]}
+        file_agencies |= {name_agency} if name_agency else set()
         agencies |= file_agencies
         codes = [row[Col.CODE.value] for row in rows]
         codes += [_rejected_code(source, failure) for failure in result.rejects]

@@ -317,18 +317,88 @@ def test_a_dossier_listed_again_by_a_later_export_is_live_again(
     assert (row.deleted, row.status) == (False, "RESOLVED")
 
 
-def test_full_export_is_a_commune_csv_option_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_full_export_and_agency_in_file_name_are_commune_csv_options_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     url = f"sqlite:///{tmp_path / 'w.db'}"
     assert _world(tmp_path, monkeypatch, url).config.source("communes").full_export is True  # the default
     path = tmp_path / "other.toml"
     monkeypatch.setenv("OTHER_DB_URL", "sqlite:///x.db")
-    path.write_text(
-        _config_text(url) + '\n[[sources]]\nname = "so"\nkind = "sql_legacy"\nurl_env = "OTHER_DB_URL"\n'
-        "full_export = true\n",
-        encoding="utf-8",
+
+    def refused(text: str, problem: str) -> None:
+        path.write_text(text, encoding="utf-8")
+        with pytest.raises(ConfigurationError, match=problem):
+            load_config(path)
+
+    other = '\n[[sources]]\nname = "so"\nkind = "sql_legacy"\nurl_env = "OTHER_DB_URL"\n'
+    refused(_config_text(url) + other + "full_export = true\n", r"\(source so\): full_export applies to commune_csv")
+    refused(
+        _config_text(url, 'full_export = "yes"'), r"\(source communes\): full_export must be true or false, got 'yes'"
     )
-    with pytest.raises(ConfigurationError, match=r"\(source so\): full_export applies to commune_csv sources"):
-        load_config(path)
-    path.write_text(_config_text(url, 'full_export = "yes"'), encoding="utf-8")
-    with pytest.raises(ConfigurationError, match=r"\(source communes\): full_export must be true or false, got 'yes'"):
-        load_config(path)
+    refused(
+        _config_text(url) + other + "agency_in_file_name = '(?P<agency>.+)'\n",
+        r"\(source so\): agency_in_file_name applies to commune_csv",
+    )
+
+
+BY_NAME = r"agency_in_file_name = '^(?P<agency>\d{3}\.\d{2}\.\d{2}\.H\d{2})'"
+
+
+def test_a_header_only_export_deletes_its_communes_dossiers_when_the_file_name_says_whose_it_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, warehouse_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    world = _world(tmp_path, monkeypatch, warehouse_url, BY_NAME)
+    x = _dossiers(COMMUNE_X, 2, seed=1)
+    [d] = y = _dossiers(COMMUNE_Y, 1, seed=2)
+    world.load({f"{COMMUNE_X}-2019-11.csv": _csv(x), f"{COMMUNE_Y}-2019-11.csv": _csv(y)})
+    assert world.received() == {COMMUNE_X: 2, COMMUNE_Y: 1}
+    caplog.set_level(logging.INFO)
+    # Commune X deleted every dossier in its table: its export is the header line alone.
+    second = world.load({f"{COMMUNE_X}-2019-12.csv": _csv([]), f"{COMMUNE_Y}-2019-12.csv": _csv(y)})
+    assert world.deleted() == {**{row["ma_hoso"]: True for row in x}, d["ma_hoso"]: False}
+    assert world.received() == {COMMUNE_Y: 1}
+    assert _marked_lines(caplog, second) == [
+        f"source communes: batch {second}: 2 dossier(s) no longer in the exports of 2 agency(ies) marked deleted "
+        "(0 agency(ies) not compared: rows without a readable code)"
+    ]
+
+
+def test_without_the_file_name_a_header_only_export_names_no_commune(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, warehouse_url: str
+) -> None:
+    world = _world(tmp_path, monkeypatch, warehouse_url)
+    x = _dossiers(COMMUNE_X, 2, seed=1)
+    world.load({"xa-ta-nung.csv": _csv(x)})
+    world.load({"xa-ta-nung.csv": _csv([])})  # whose table this is cannot be known: nothing marked
+    assert world.deleted() == {row["ma_hoso"]: False for row in x}
+
+
+def test_a_file_whose_name_names_no_commune_is_refused_and_nothing_is_staged(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, warehouse_url: str
+) -> None:
+    world = _world(tmp_path, monkeypatch, warehouse_url, BY_NAME)
+    x = _dossiers(COMMUNE_X, 2, seed=1)
+    world.load({f"{COMMUNE_X}.csv": _csv(x)})
+    with pytest.raises(DataQualityError) as refused:
+        world.export({f"{COMMUNE_X}.csv": _csv(x[:1]), "xa-xuan-tho.csv": _csv([])})
+    message = str(refused.value)
+    assert "rule 'commune.file_name' failed on commune xa-xuan-tho.csv" in message
+    assert "does not match agency_in_file_name" in message
+    assert world.deleted() == {row["ma_hoso"]: False for row in x}
+    assert world.received() == {COMMUNE_X: 2}
+
+
+@pytest.mark.parametrize(
+    ("option", "problem"),
+    [
+        ("agency_in_file_name = '^(\\d+)'", "has no group named agency"),
+        ("agency_in_file_name = '^(?P<agency>[0-9'", "is not a regular expression"),
+        ("agency_in_file_name = 3", "must be a regular expression"),
+    ],
+)
+def test_agency_in_file_name_is_checked_when_the_configuration_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, option: str, problem: str
+) -> None:
+    url = f"sqlite:///{tmp_path / 'w.db'}"
+    with pytest.raises(ConfigurationError, match=rf"\(source communes\): agency_in_file_name .*{problem}"):
+        _world(tmp_path, monkeypatch, url, option)
