@@ -1,9 +1,11 @@
-"""Benchmark: reading each file source kind — rows per second and peak memory.
+"""Benchmark: reading each source kind (files and the legacy database) — rows per second and peak memory.
 
 The files are written first, deterministically, by `simulators/files.py` (fixed seed) at a realistic
 size: a provincial procedure catalogue, the ICT and e-government workbooks of a province, and a
 commune dossier export in each encoding the readers take (UTF-8, UTF-8 with BOM, Windows-1258,
-TCVN3). Then each file is read by its connector, the way `baocao.file_sources` reads it, in a fresh
+TCVN3), the feedback system's petition export, and the commune export's rows in a legacy `hoso`
+table on SQLite, PostgreSQL and MariaDB. Then each is read by its connector, the way
+`baocao.file_sources` and extract read it (a full pull for the database), in a fresh
 Python process (so that one measurement's memory does not carry over into the next), best of
 `--repeat` reads. Results are printed as a markdown table.
 
@@ -23,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -30,6 +33,17 @@ from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
 ENCODINGS = ("utf-8", "utf-8-sig", "cp1258", "tcvn3")
+HOSO_BENCH_TABLE = "bench_hoso"
+DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+DEFAULT_MARIADB = "mysql+pymysql://root@127.0.0.1:3306/test"
+
+
+def _redacted(url: str) -> str:
+    import sqlalchemy as sa
+
+    parsed = sa.engine.make_url(url)
+    where = parsed.host or Path(parsed.database or "").name
+    return f"{parsed.get_backend_name()} {where}"
 
 
 # ---------------------------------------------------------------- memory
@@ -109,13 +123,71 @@ def write_files(folder: Path, catalogue_rows: int, workbook_units: int, csv_rows
         written[f"commune_csv {encoding}"] = files.write_commune_csv(
             folder / f"xa-{encoding}.csv", rows, encoding=encoding
         )
+    petitions = files.petitions(max(1, csv_rows // 5), seed=seed, start=datetime(2026, 1, 5, 8), days=330)
+    written["petition_csv"] = files.write_petition_csv(folder / "phan-anh.csv", petitions)
     return written
+
+
+def fill_hoso_tables(urls: dict[str, str], csv_rows: int, seed: int) -> dict[str, str]:
+    """The commune export's rows in a legacy `hoso` table on each database; returns name → URL."""
+    import sqlalchemy as sa
+
+    from simulators import files
+    from simulators.legacy_sql import create_hoso, hoso_table
+
+    rows = files.commune_dossiers(csv_rows, seed=seed, start=datetime(2026, 1, 5, 7, 30))
+    filled: dict[str, str] = {}
+    for backend, url in urls.items():
+        create_hoso(url, HOSO_BENCH_TABLE)
+        engine = sa.create_engine(url)
+        table = hoso_table(sa.MetaData(), HOSO_BENCH_TABLE)
+        with engine.begin() as connection:
+            for offset in range(0, len(rows), 5000):
+                connection.execute(sa.insert(table), rows[offset : offset + 5000])
+        engine.dispose()
+        filled[f"sql_legacy {backend}"] = url
+    return filled
+
+
+def drop_hoso_tables(urls: dict[str, str]) -> None:
+    import sqlalchemy as sa
+
+    from simulators.legacy_sql import hoso_table
+
+    for url in urls.values():
+        engine = sa.create_engine(url)
+        with engine.begin() as connection:
+            hoso_table(sa.MetaData(), HOSO_BENCH_TABLE).drop(connection, checkfirst=True)
+        engine.dispose()
 
 
 # ---------------------------------------------------------------- one measurement (in its own process)
 
 
+@dataclass
+class _Pulled:
+    """A full pull of a `hoso` table, shaped like a file reader's result."""
+
+    records: list[dict[str, Any]]
+    rejects: tuple[()] = ()
+    skipped: tuple[()] = ()
+    encoding: str | None = None
+
+
+def _pull_hoso(url: str) -> _Pulled:
+    """Every row of the table, as extract's first (full) pull reads it: the connector's own query,
+    chunked, mapped by the default `hoso` mapping."""
+    from connectors.sql_legacy import LegacySqlSource
+
+    with LegacySqlSource(url, HOSO_BENCH_TABLE, name="bench") as source:
+        return _Pulled(list(source.changed_rows(None, datetime(2100, 1, 1))))
+
+
 def _reader(kind: str) -> Any:
+    if kind == "sql_legacy":
+        import connectors.sql_legacy  # noqa: F401 (imported before the timed reads, as for the readers)
+
+        return _pull_hoso
     if kind == "catalogue_xml":
         from connectors.catalogue_xml import read_catalogue_file
 
@@ -126,10 +198,11 @@ def _reader(kind: str) -> Any:
         "ict_workbook": spreadsheets.read_ict_workbook,
         "egov_workbook": spreadsheets.read_egov_workbook,
         "commune_csv": spreadsheets.read_commune_csv,
+        "petition_csv": spreadsheets.read_petition_csv,
     }[kind]
 
 
-def measure(kind: str, path: Path, repeat: int) -> dict[str, Any]:
+def measure(kind: str, path: Path | str, repeat: int) -> dict[str, Any]:
     """Read the file `repeat` times: the best time, rows read, and the peak RSS over all reads."""
     read = _reader(kind)
     gc.collect()
@@ -157,7 +230,7 @@ def measure(kind: str, path: Path, repeat: int) -> dict[str, Any]:
     }
 
 
-def _measure_in_child(kind: str, path: Path, repeat: int) -> dict[str, Any]:
+def _measure_in_child(kind: str, path: Path | str, repeat: int) -> dict[str, Any]:
     completed = subprocess.run(
         [sys.executable, __file__, "--measure", kind, str(path), "--repeat", str(repeat)],
         capture_output=True,
@@ -179,7 +252,7 @@ def _size(size: int) -> str:
     return f"{size / 2**20:,.1f} MiB" if size >= 2**20 else f"{size / 1024:,.0f} KiB"
 
 
-def table(files: dict[str, Path], results: dict[str, dict[str, Any]]) -> str:
+def table(files: dict[str, Path | str], results: dict[str, dict[str, Any]]) -> str:
     lines = [
         "| source kind (file) | size | rows read | rows / s | best of reads | peak RSS (Δ over imports) |",
         "|---|---:|---:|---:|---:|---:|",
@@ -187,10 +260,13 @@ def table(files: dict[str, Path], results: dict[str, dict[str, Any]]) -> str:
     for name, path in files.items():
         result = results[name]
         rows = result["records"] + result["rejects"]
-        size = path.stat().st_size
+        if isinstance(path, Path):
+            where, size = f"`{path.name}`", _size(path.stat().st_size)
+        else:  # a database: the table, and where it lives (no password in the URL)
+            where, size = f"`{HOSO_BENCH_TABLE}` on {_redacted(path)}", "—"
         extra = f", {result['rejects']} rejected" if result["rejects"] else ""
         lines.append(
-            f"| {name} (`{path.name}`) | {_size(size)} | {rows:,}{extra} | {rows / result['seconds']:,.0f} | "
+            f"| {name} ({where}) | {size} | {rows:,}{extra} | {rows / result['seconds']:,.0f} | "
             f"{result['seconds']:.2f} s | {_mib(result['peak_mib'])} "
             f"(+{_mib(result['peak_mib'] - result['baseline_mib'])}) |"
         )
@@ -206,21 +282,40 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="reads per file; the best time is reported")
     parser.add_argument("--workdir", type=Path, help="where the files are written (default: a temporary folder)")
     parser.add_argument("--out", type=Path, help="also write the table to this file")
+    parser.add_argument(
+        "--databases",
+        default="sqlite,postgresql,mariadb",
+        help="where the legacy hoso table is read from (sqlite,postgresql,mariadb; empty: none)",
+    )
+    parser.add_argument("--postgresql-url", default=os.environ.get("BAOCAO_BENCH_POSTGRES", DEFAULT_POSTGRES))
+    parser.add_argument("--mariadb-url", default=os.environ.get("BAOCAO_BENCH_MARIADB", DEFAULT_MARIADB))
     parser.add_argument("--measure", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.measure:  # the child process: one measurement, printed as JSON
         kind, path = args.measure
-        print(json.dumps(measure(kind, Path(path), args.repeat)))
+        print(json.dumps(measure(kind, path if kind == "sql_legacy" else Path(path), args.repeat)))
         return 0
 
     with tempfile.TemporaryDirectory(prefix="bench-sources-") as temporary:
         folder = args.workdir or Path(temporary)
         folder.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
-        files = write_files(folder, args.catalogue_rows, args.workbook_units, args.csv_rows, args.seed)
+        urls = {
+            "sqlite": f"sqlite:///{folder / 'legacy.db'}",
+            "postgresql": args.postgresql_url,
+            "mariadb": args.mariadb_url,
+        }
+        chosen = {name: urls[name] for name in filter(None, args.databases.split(","))}
+        files: dict[str, Path | str] = {
+            **write_files(folder, args.catalogue_rows, args.workbook_units, args.csv_rows, args.seed),
+            **fill_hoso_tables(chosen, args.csv_rows, args.seed),
+        }
         generated = time.perf_counter() - started
-        results = {name: _measure_in_child(name.split()[0], path, args.repeat) for name, path in files.items()}
+        try:
+            results = {name: _measure_in_child(name.split()[0], path, args.repeat) for name, path in files.items()}
+        finally:
+            drop_hoso_tables(chosen)
         text = table(files, results)
     exact = all(result["peak_exact"] for result in results.values())
     header = (
