@@ -319,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         text = table(files, results)
     exact = all(result["peak_exact"] for result in results.values())
     header = (
-        f"Reading file sources — {platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"Reading sources — {platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
         f"{datetime.now():%Y-%m-%d %H:%M}; seed {args.seed}; files generated in {generated:.1f} s; "
         f"peak RSS {'exact (VmHWM reset)' if exact else 'VmRSS after the reads'}, one process per file"
     )
