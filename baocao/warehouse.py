@@ -671,8 +671,7 @@ def replace_procedures(
         {**{name: row.get(name) for name in PROCEDURE_COLUMNS}, "source": source, "batch_id": batch_id} for row in rows
     ]
     at = as_of or datetime.now(LOCAL_TIMEZONE).replace(tzinfo=None)
-    with engine.begin() as connection:
-        _backfill_history(connection)
+    with engine.begin() as connection:  # (an older warehouse's catalogue was backfilled by `connect`)
         last = connection.execute(
             sa.select(sa.func.max(catalogue_imports.c.imported_at)).where(catalogue_imports.c.source == source)
         ).scalar_one()

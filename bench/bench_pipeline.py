@@ -663,11 +663,26 @@ def _normalised(grouped: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values(["agency", "field"], kind="stable").reset_index(drop=True)
 
 
+def staged_view(parquet: Path) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection in which the view `staged` (`PARQUET_VIEW`) reads the Parquet copy."""
+    connection = duckdb.connect()
+    connection.execute(f"CREATE VIEW staged AS SELECT * FROM read_parquet({_sql_literal(str(parquet))})")
+    return connection
+
+
+def count_failing(connection: duckdb.DuckDBPyConnection, checks: Sequence[SqlCheck]) -> Counter[str]:
+    """Per rule, the failing rows DuckDB counts on `staged`: one COUNT query per check (the yardstick)."""
+    counts: Counter[str] = Counter()
+    for check in checks:
+        result = connection.execute(duckdb_sql(check.count_query(PARQUET_VIEW, sa.true()))).fetchone()
+        counts[check.rule] += int(result[0]) if result else 0
+    return counts
+
+
 def failing_keys(parquet: Path, checks: Sequence[SqlCheck]) -> dict[str, set[str]]:
     """Per rule, the codes of the failing records, found by DuckDB on the Parquet copy (one scan)."""
-    connection = duckdb.connect()
+    connection = staged_view(parquet)
     try:
-        connection.execute(f"CREATE VIEW staged AS SELECT * FROM read_parquet({_sql_literal(str(parquet))})")
         keys = keys_per_rule(
             connection.execute(duckdb_sql(failing_rows_query(checks, PARQUET_VIEW, sa.true(), Col.CODE))).fetchall(),
             checks,
@@ -810,8 +825,7 @@ def run(args: argparse.Namespace, workdir: Path, url: str, bench: Bench, checks:
     engine.dispose()
 
     print("DuckDB on the Parquet file …", flush=True)
-    connection = duckdb.connect()
-    connection.execute(f"CREATE VIEW staged AS SELECT * FROM read_parquet({_sql_literal(str(staged.parquet))})")
+    connection = staged_view(staged.parquet)
     # The warehouse aggregates what was merged: everything but the quarantined records.
     held_back = pa.table({"code": pa.array(sorted({key for key, _, _ in failures}), pa.string())})
     connection.register("held_back_frame", held_back)
@@ -828,11 +842,8 @@ def run(args: argparse.Namespace, workdir: Path, url: str, bench: Bench, checks:
     if not same:
         print(ours.compare(theirs) if ours.shape == theirs.shape else f"shapes {ours.shape} ≠ {theirs.shape}")
     checks.expect(same, "DuckDB aggregation = warehouse aggregation (same rows, same counts)")
-    duck_counts: Counter[str] = Counter()
     with bench.step("duckdb", f"same {len(sql_checks)} checks, one COUNT query each") as note:
-        for check in sql_checks:
-            result = connection.execute(duckdb_sql(check.count_query(PARQUET_VIEW, sa.true()))).fetchone()
-            duck_counts[check.rule] += int(result[0]) if result else 0
+        duck_counts = count_failing(connection, sql_checks)
         note["note"] = f"{sum(duck_counts.values()):,} failing rows"
     with bench.step("duckdb", "same checks folded into one scan (+ unique)"):
         connection.execute(duckdb_sql(one_scan_counts_query(sql_checks, PARQUET_VIEW))).fetchall()

@@ -25,9 +25,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
-import duckdb
-import sqlalchemy as sa
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_pipeline as pipeline  # noqa: E402 (the bench folder is not a package)
@@ -40,12 +37,10 @@ from transforms.canonical import Col  # noqa: E402
 
 def duckdb_checks(parquet: Path, checks: Sequence[pipeline.SqlCheck]) -> float:
     """Seconds for the suite's checks as one COUNT query each on the staged file."""
-    connection = duckdb.connect()
+    connection = pipeline.staged_view(parquet)
     try:
-        connection.execute(f"CREATE VIEW staged AS SELECT * FROM read_parquet({pipeline._sql_literal(str(parquet))})")
         started = time.perf_counter()
-        for check in checks:
-            connection.execute(pipeline.duckdb_sql(check.count_query(pipeline.PARQUET_VIEW, sa.true()))).fetchone()
+        pipeline.count_failing(connection, checks)
         return time.perf_counter() - started
     finally:
         connection.close()

@@ -73,7 +73,7 @@ __all__ = [
 
 
 class RowProblem(NamedTuple):
-    """One problem of a CSV row: the rule it breaks and what is wrong (naming the column and the value)."""
+    """One problem of a CSV or workbook row: the rule it breaks and what is wrong (naming the column and the value)."""
 
     rule: str
     text: str
@@ -683,35 +683,40 @@ CSV_ROW_RULES: Mapping[str, str] = {
     "petition.satisfied_invalid": "hai_long is not 1, 0 or empty",
     "petition.duplicate_code": "the ma_phan_anh of a row read before in the same file",
 }
+
+
+def _for_kinds(kinds: Sequence[str], meanings: Mapping[str, str]) -> dict[str, str]:
+    """The same rules for several kinds: `<kind>.<what>` → meaning."""
+    return {f"{kind}.{what}": meaning for kind in kinds for what, meaning in meanings.items()}
+
+
 # Every rule a workbook row can break (`ict.*` and `egov.*`; the detail names the column and the value).
 WORKBOOK_ROW_RULES: Mapping[str, str] = {
-    **{
-        f"{kind}.{what}": meaning
-        for kind in ("ict", "egov")
-        for what, meaning in {
+    **_for_kinds(
+        ("ict", "egov"),
+        {
             "code_missing": "Mã đơn vị is empty",
             "code_as_number": "Mã đơn vị is a number: it has lost its leading zeros and dots",
             "name_missing": "Tên đơn vị is empty",
             "score_missing": "a score cell is empty",
             "score_invalid": "a score is not a number in Vietnamese format (302,531), is ambiguous or is negative",
             "duplicate_code": "the Mã đơn vị of a row read before, on this sheet or another",
-        }.items()
-    },
+        },
+    ),
     "egov.level_missing": "Mức độ is empty",
     "egov.level_unknown": "Mức độ is not I, II, III, IV or Chưa xếp hạng",
 }
 # Every rule a CSV file refused whole breaks (its one reject, `ReadResult.refused_whole`).
-CSV_FILE_RULES: Mapping[str, str] = {
-    f"{kind}.{what}": meaning
-    for kind in ("commune", "petition")
-    for what, meaning in {
+CSV_FILE_RULES: Mapping[str, str] = _for_kinds(
+    ("commune", "petition"),
+    {
         "encoding": "the file cannot be decoded with confidence (UTF-8, Windows-1258 or TCVN3)",
         "header": "the file is empty or its header lacks a column",
         "format": "not a readable CSV (e.g. a stray quote)",
         "size": "more lines, or a longer line, than the limits",
         "rejects": "more rows rejected than FileLimits.max_rejected_rows: not an export of the expected form",
-    }.items()
-}
+    },
+)
 
 
 def _csv_bytes(source: Path | str | bytes, name: str | None, kind: str, limits: FileLimits) -> tuple[bytes, str]:

@@ -17,22 +17,24 @@ import jinja2
 from great_expectations.render.view import DefaultJinjaIndexPageView, DefaultJinjaPageView
 
 
-def _cached(view: Any, directory: str | None) -> None:
-    if directory:
-        Path(directory).mkdir(parents=True, exist_ok=True)
-        view.env.bytecode_cache = jinja2.FileSystemBytecodeCache(directory)
+class _CompiledOnDisk:
+    """Mixed into a GX Jinja view: its environment keeps compiled templates in `bytecode_directory`."""
 
+    env: jinja2.Environment
 
-class PageView(DefaultJinjaPageView):
     def __init__(self, *args: Any, bytecode_directory: str | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        _cached(self, bytecode_directory)
+        if bytecode_directory:
+            Path(bytecode_directory).mkdir(parents=True, exist_ok=True)
+            self.env.bytecode_cache = jinja2.FileSystemBytecodeCache(bytecode_directory)
 
 
-class IndexPageView(DefaultJinjaIndexPageView):
-    def __init__(self, *args: Any, bytecode_directory: str | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        _cached(self, bytecode_directory)
+class PageView(_CompiledOnDisk, DefaultJinjaPageView):
+    pass
+
+
+class IndexPageView(_CompiledOnDisk, DefaultJinjaIndexPageView):
+    pass
 
 
 def site_config(site: dict[str, Any], bytecode_directory: Path) -> dict[str, Any]:
@@ -44,7 +46,7 @@ def site_config(site: dict[str, Any], bytecode_directory: Path) -> dict[str, Any
     sections = dict(site.get("site_section_builders") or {})
     for name in ("expectations", "validations", "profiling"):
         section = sections.get(name)
-        if section in (None, {}) or isinstance(section, dict):  # a section switched off stays off
+        if section is None or isinstance(section, dict):  # a section switched off stays off
             sections[name] = {**(section or {}), "view": view(PageView)}
     return {
         **site,
