@@ -1,11 +1,14 @@
-"""`baocao`: run a report, look at the ledger, start the simulators, or run the demo."""
+"""`baocao`: run a report, correct it, look at the ledger, publish what is pending, export a stored report.
+
+A development install adds `demo`, `simulate` and `sandbox` (`baocao.simulators.commands`)."""
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import json
 import logging
 import sys
-from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +18,9 @@ from rich.logging import RichHandler
 from rich.markup import escape
 from rich.table import Table
 
-from baocao.config import ReportType, load_config
-from baocao.errors import BaocaoError, DataQualityError, RetriableError
+from baocao.core.errors import BaocaoError, DataQualityError, RetriableError
+from baocao.core.report import ReportType
+from baocao.run.config import load_config
 
 console = Console(stderr=True)
 out = Console()
@@ -32,7 +36,7 @@ def _setup_logging(verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def _fail(error: BaocaoError) -> None:
+def fail(error: BaocaoError) -> None:
     kind = (
         "retriable (try again later)"
         if isinstance(error, RetriableError)
@@ -59,16 +63,16 @@ def main(verbose: bool) -> None:
 @click.option("--dry-run", is_flag=True, help="Everything but the POST; the rendered file is written out.")
 def run(report_type: str, period_id: str, config_path: str | None, dry_run: bool) -> None:
     """Run one report for one period: extract, validate, aggregate, check, render, publish."""
-    from baocao import pipeline
+    from baocao.run import pipeline
 
     try:
         config = load_config(config_path)
         result = pipeline.run_report(config, report_type, period_id, dry_run=dry_run)
         total = pipeline.report_total(config, report_type, period_id)
     except BaocaoError as error:
-        _fail(error)
+        fail(error)
         return
-    _print_total(total)
+    print_total(total)
     out.print(f"payload: {result['payload']}")
     out.print(f"Data Docs: {result['checked']['data_docs']}")
     if dry_run:
@@ -88,8 +92,8 @@ def correct(
     report_type: str, period_id: str, reason: str, config_path: str | None, dry_run: bool, no_pull: bool
 ) -> None:
     """Send version n+1 of an accepted report, superseding its receipt, after showing what changed."""
-    from baocao import pipeline
-    from transforms import diff
+    from baocao.run import pipeline
+    from baocao.transforms import diff
 
     def show(base: Any, changes: list[diff.Change]) -> None:
         out.print(
@@ -102,7 +106,7 @@ def correct(
         config = load_config(config_path)
         result = pipeline.correct(config, report_type, period_id, reason, dry_run=dry_run, show=show, pull=not no_pull)
     except BaocaoError as error:
-        _fail(error)
+        fail(error)
         return
     out.print(f"payload: {result.rendered.path}")
     if dry_run:
@@ -111,7 +115,7 @@ def correct(
         out.print_json(json.dumps(result.receipt, ensure_ascii=False))
 
 
-def _print_total(total: dict[str, Any]) -> None:
+def print_total(total: dict[str, Any]) -> None:
     table = Table(title="Report total")
     table.add_column("column")
     table.add_column("value", justify="right")
@@ -132,13 +136,14 @@ def _print_total(total: dict[str, Any]) -> None:
 @click.option("--config", "config_path", type=click.Path(dir_okay=False))
 def status(report_type: str | None, period_id: str | None, config_path: str | None) -> None:
     """The submission ledger: what was frozen, sent and acknowledged."""
-    from baocao import ledger, pipeline
+    from baocao.run import pipeline
+    from baocao.storage import ledger
 
     try:
         config = load_config(config_path)
         rows = ledger.listing(pipeline.engine_for(config), report_type, period_id)
     except BaocaoError as error:
-        _fail(error)
+        fail(error)
         return
     table = Table(title="Submission ledger")
     for column in ("#", "report", "period", "v", "format", "state", "tries", "receipt", "last error"):
@@ -165,7 +170,7 @@ def status(report_type: str | None, period_id: str | None, config_path: str | No
 @click.option("--config", "config_path", type=click.Path(dir_okay=False))
 def publish(pending: bool, submission_number: int | None, report_type: str | None, config_path: str | None) -> None:
     """Send frozen submissions (their frozen bytes and key) and store the receipts; nothing is re-rendered."""
-    from baocao import pipeline
+    from baocao.run import pipeline
 
     if pending == (submission_number is not None):
         raise click.UsageError("give either --pending or --submission N")
@@ -176,7 +181,7 @@ def publish(pending: bool, submission_number: int | None, report_type: str | Non
         else:
             receipts = pipeline.publish_pending(config, report_type)
     except BaocaoError as error:
-        _fail(error)
+        fail(error)
         return
     table = Table(title="Published")
     for column in ("report", "period", "v", "receipt", "received at"):
@@ -211,9 +216,10 @@ def export(
     """Write a stored report or a batch's quarantine list as CSV or xlsx (text never becomes a formula)."""
     from sqlalchemy.exc import NoResultFound
 
-    from baocao import pipeline, warehouse
-    from baocao.errors import ConfigurationError
-    from transforms import export as exporter
+    from baocao.core.errors import ConfigurationError
+    from baocao.run import pipeline
+    from baocao.storage import warehouse
+    from baocao.transforms import export as exporter
 
     if (batch_id is None) == (report_type is None) or (report_type is not None) != (period_id is not None):
         raise click.UsageError("give either --report R --period P, or --quarantine BATCH_ID")
@@ -235,67 +241,22 @@ def export(
         path = Path(out_path) if out_path else config.data_dir / "exports" / f"{name}.{file_format}"
         rows = exporter.write_tables(tables, path, file_format)
     except BaocaoError as error:
-        _fail(error)
+        fail(error)
         return
     out.print(f"wrote {path} ({rows} row(s), {file_format})")
 
 
-@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def simulate(args: tuple[str, ...]) -> None:
-    """Start the one-stop-shop simulator (options: see `baocao simulate --help`)."""
-    from simulators.onestop.server import main as onestop_main
-
-    onestop_main(list(args))
-
-
-@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []})
-@click.argument("args", nargs=-1, type=click.UNPROCESSED)
-def sandbox(args: tuple[str, ...]) -> None:
-    """Start the central endpoint's sandbox (options: see `baocao sandbox --help`)."""
-    from simulators.central.server import main as central_main
-
-    central_main(list(args))
+def _add_development_commands() -> None:
+    """`demo`, `simulate` and `sandbox` come with the simulators, which a development install has and the
+    wheel and the image do not: they are added when that package is there, never imported otherwise."""
+    if importlib.util.find_spec("baocao.simulators") is None:
+        return
+    commands = importlib.import_module("baocao.simulators.commands")
+    for command in commands.COMMANDS:
+        main.add_command(command)
 
 
-@main.command()
-@click.option("--workdir", type=click.Path(file_okay=False), default="demo-work", show_default=True)
-@click.option("--volume", default=20_000, show_default=True, help="Dossiers generated by the simulator.")
-@click.option("--format", "fmt", type=click.Choice(["xml", "json"]), default="xml", show_default=True)
-def demo(workdir: str, volume: int, fmt: str) -> None:
-    """Simulators on loopback, the real Airflow DAG for the last complete D09 month, a published submission."""
-    from baocao import demo as demo_env
-    from baocao import ledger, pipeline
-    from baocao.periods import Regime, last_complete_period
-
-    period = last_complete_period("MONTH", Regime.D09, date.today())
-    from transforms.canonical import LOCAL_TIMEZONE
-
-    cut_off = datetime.combine(period.end + timedelta(days=1), time(2, 0), tzinfo=LOCAL_TIMEZONE)
-    folder = Path(workdir).resolve()
-    console.print(f"demo: period {period}; work folder {folder}")
-    try:
-        with demo_env.environment(folder, volume=volume, fmt=fmt) as env:
-            console.print(f"one-stop-shop simulator {env.onestop_url}; central sandbox {env.central_url}")
-            console.print("running the Airflow DAG tthc_results with `airflow dags test` …")
-            code = demo_env.airflow_dags_test(
-                env, "tthc_results", cut_off, {"period": period.id, "config": str(env.config_path)}
-            )
-            config = load_config(env.config_path)
-            rows = [r for r in ledger.listing(pipeline.engine_for(config), "TTHC_RESULTS", period.id)]
-            accepted = [r for r in rows if r["state"] == ledger.State.ACCEPTED]
-            if code != 0 or not accepted:
-                console.print(f"[bold red]the DAG run failed[/] (exit {code}); log: {folder / 'airflow-run.log'}")
-                sys.exit(1)
-            submission = ledger.get(pipeline.engine_for(config), accepted[-1]["id"])
-            _print_total(pipeline.report_total(config, "TTHC_RESULTS", period.id))
-            out.print("[bold green]receipt[/]")
-            out.print_json(json.dumps(submission.receipt, ensure_ascii=False))
-            out.print(f"Data Docs: {pipeline.suite_runner(config).docs_index}")
-            out.print(f"payload: {config.data_dir / 'submissions'}")
-            out.print(f"Airflow log: {folder / 'airflow-run.log'}")
-    except BaocaoError as error:
-        _fail(error)
+_add_development_commands()
 
 
 if __name__ == "__main__":

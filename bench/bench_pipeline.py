@@ -43,16 +43,18 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Engine
 from sqlalchemy.sql.expression import ColumnElement
 
-from baocao import staging, warehouse
-from baocao.periods import Period, Regime, parse_period
-from baocao.registry import Agency, Level, Registry
-from expectations import dossiers as dossier_rules
-from expectations import tthc_report as report_rules
-from expectations.runner import SuiteRunner
-from simulators.onestop import names
-from transforms import render as renderer
-from transforms.canonical import DUE_DAYS, LOCAL_TIMEZONE, Col
-from transforms.tthc import assemble_tthc_report, completeness, tthc_rows_query
+from baocao.core import tables
+from baocao.core.canonical import DUE_DAYS, LOCAL_TIMEZONE, Col
+from baocao.core.layouts.tthc import COUNT_COLUMNS
+from baocao.core.periods import Period, Regime, parse_period
+from baocao.core.registry import Agency, Level, Registry
+from baocao.expectations import dossiers as dossier_rules
+from baocao.expectations import tthc_report as report_rules
+from baocao.expectations.runner import SuiteRunner
+from baocao.simulators.onestop import names
+from baocao.storage import staging, warehouse
+from baocao.transforms import render as renderer
+from baocao.transforms.tthc import assemble_tthc_report, completeness, tthc_rows_query
 
 BENCH_DIR = Path(__file__).resolve().parent
 PERIOD_ID = "2026"  # D09: 2025-12-15 → 2026-12-14
@@ -646,7 +648,7 @@ def _report_rows(report: pd.DataFrame, period: Period, registry: Registry) -> li
             "field": row["field"],
             "level": levels[row["agency"]].value,
             "field_name": row["field_name"],
-            **{name: int(row[name]) for name in warehouse.COUNT_COLUMNS},
+            **{name: int(row[name]) for name in COUNT_COLUMNS},
             "on_time_rate": row["on_time_rate"],
             "computed_at": computed_at,
         }
@@ -655,8 +657,8 @@ def _report_rows(report: pd.DataFrame, period: Period, registry: Registry) -> li
 
 
 def _normalised(grouped: pd.DataFrame) -> pd.DataFrame:
-    frame = grouped[["agency", "field", "field_name", *warehouse.COUNT_COLUMNS]].copy()
-    for name in warehouse.COUNT_COLUMNS:
+    frame = grouped[["agency", "field", "field_name", *COUNT_COLUMNS]].copy()
+    for name in COUNT_COLUMNS:
         frame[name] = frame[name].astype("int64")
     for name in ("agency", "field", "field_name"):
         frame[name] = frame[name].astype(str)
@@ -802,7 +804,7 @@ def run(args: argparse.Namespace, workdir: Path, url: str, bench: Bench, checks:
         note["note"] = f"{len(report):,} report rows"
     with bench.step("pipeline", "aggregate: store report rows"):
         rows = _report_rows(report, period, registry)
-        warehouse.replace_report_rows(engine, warehouse.report_tthc_rows, period.id, period.regime.value, rows)
+        warehouse.replace_report_rows(engine, tables.report_tthc_rows, period.id, period.regime.value, rows)
     with bench.step("pipeline", "validate report (GX, pandas)") as note:
         report_outcome = SuiteRunner(workdir / "validation").validate_frame(
             report_rules.report_check_frame(report),
@@ -819,7 +821,7 @@ def run(args: argparse.Namespace, workdir: Path, url: str, bench: Bench, checks:
         note["note"] = f"{len(payload) / 1024 / 1024:.1f} MiB"
     incremental_merge(engine, staged, quarantined_codes={key for key, _, _ in failures}, bench=bench, checks=checks)
     total = report[report["kind"] == "TOTAL"].iloc[0]
-    info["report_total"] = {name: int(total[name]) for name in warehouse.COUNT_COLUMNS}
+    info["report_total"] = {name: int(total[name]) for name in COUNT_COLUMNS}
     info["on_time_rate"] = str(total["on_time_rate"])
     info["completeness"] = f"{found.reported}/{found.expected}"
     engine.dispose()
@@ -890,7 +892,7 @@ def incremental_merge(
         note["note"] = f"{merged:,} dossiers updated, {merged / seconds:,.0f} rows/s"
     with engine.connect() as connection:
         rewritten = connection.execute(
-            sa.select(sa.func.count()).where(warehouse.dossiers.c.batch_id == batch_id)
+            sa.select(sa.func.count()).where(tables.dossiers.c.batch_id == batch_id)
         ).scalar_one()
     checks.expect(
         merged == table.num_rows == rewritten,

@@ -72,7 +72,7 @@ def _reset_peak() -> bool:
 
 def write_files(folder: Path, catalogue_rows: int, workbook_units: int, csv_rows: int, seed: int) -> dict[str, Path]:
     """Every benchmark file, from the simulators, deterministic for the same arguments."""
-    from simulators import files
+    from baocao.simulators import files
 
     written: dict[str, Path] = {}
     entries = files.sample_catalogue(catalogue_rows, seed=seed)
@@ -132,8 +132,8 @@ def fill_hoso_tables(urls: dict[str, str], csv_rows: int, seed: int) -> dict[str
     """The commune export's rows in a legacy `hoso` table on each database; returns name → URL."""
     import sqlalchemy as sa
 
-    from simulators import files
-    from simulators.legacy_sql import create_hoso, hoso_table
+    from baocao.simulators import files
+    from baocao.simulators.legacy_sql import create_hoso, hoso_table
 
     rows = files.commune_dossiers(csv_rows, seed=seed, start=datetime(2026, 1, 5, 7, 30))
     filled: dict[str, str] = {}
@@ -152,7 +152,7 @@ def fill_hoso_tables(urls: dict[str, str], csv_rows: int, seed: int) -> dict[str
 def drop_hoso_tables(urls: dict[str, str]) -> None:
     import sqlalchemy as sa
 
-    from simulators.legacy_sql import hoso_table
+    from baocao.simulators.legacy_sql import hoso_table
 
     for url in urls.values():
         engine = sa.create_engine(url)
@@ -177,7 +177,7 @@ class _Pulled:
 def _pull_hoso(url: str) -> _Pulled:
     """Every row of the table, as extract's first (full) pull reads it: the connector's own query,
     chunked, mapped by the default `hoso` mapping."""
-    from connectors.sql_legacy import LegacySqlSource
+    from baocao.connectors.sql_legacy import LegacySqlSource
 
     with LegacySqlSource(url, HOSO_BENCH_TABLE, name="bench") as source:
         return _Pulled(list(source.changed_rows(None, datetime(2100, 1, 1))))
@@ -185,14 +185,14 @@ def _pull_hoso(url: str) -> _Pulled:
 
 def _reader(kind: str) -> Any:
     if kind == "sql_legacy":
-        import connectors.sql_legacy  # noqa: F401 (imported before the timed reads, as for the readers)
+        import baocao.connectors.sql_legacy  # noqa: F401 (imported before the timed reads, as for the readers)
 
         return _pull_hoso
     if kind == "catalogue_xml":
-        from connectors.catalogue_xml import read_catalogue_file
+        from baocao.connectors.catalogue_xml import read_catalogue_file
 
         return read_catalogue_file
-    from connectors import spreadsheets
+    from baocao.connectors import spreadsheets
 
     return {
         "ict_workbook": spreadsheets.read_ict_workbook,

@@ -29,10 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_pipeline as pipeline  # noqa: E402 (the bench folder is not a package)
 
-from baocao import warehouse  # noqa: E402
-from expectations import dossiers as dossier_rules  # noqa: E402
-from expectations.runner import Outcome, SuiteRunner  # noqa: E402
-from transforms.canonical import Col  # noqa: E402
+from baocao.core.canonical import Col  # noqa: E402
+from baocao.expectations import dossiers as dossier_rules  # noqa: E402
+from baocao.expectations.runner import Outcome, SuiteRunner  # noqa: E402
+from baocao.storage import warehouse  # noqa: E402
 
 
 def duckdb_checks(parquet: Path, checks: Sequence[pipeline.SqlCheck]) -> float:

@@ -1,1 +1,2 @@
-"""connectors."""
+"""Connectors (`baocao.connectors`): the department systems in (one-stop REST, legacy SQL, catalogue XML,
+spreadsheets) and the central endpoint out, over one HTTP client. They import only the core."""

@@ -22,8 +22,8 @@ import defusedxml
 import defusedxml.ElementTree as SafeElementTree
 import requests
 
-from baocao.errors import FatalError, RetriableError, RuleFailure
-from transforms.canonical import nfc
+from baocao.core.canonical import nfc
+from baocao.core.errors import FatalError, RetriableError, RuleFailure
 
 if TYPE_CHECKING:
     from xml.etree.ElementTree import Element  # noqa: S405 - a type only; parsing goes through defusedxml

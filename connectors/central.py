@@ -15,8 +15,8 @@ from typing import Any
 
 import requests
 
-from baocao.config import CentralConfig
-from connectors.http import HttpClient, TransientFault, retry_after_seconds
+from baocao.connectors.http import HttpClient, TransientFault, retry_after_seconds
+from baocao.core.settings import CentralConfig
 
 JWS_SIGNATURE_HEADER = "JWS-Signature"  # central-api.md, "Signatures": the detached JWS of a JSON body
 

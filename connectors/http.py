@@ -21,8 +21,8 @@ import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 from tenacity.stop import stop_base
 
-from baocao.config import RetryPolicy
-from baocao.errors import RetriableError
+from baocao.core.errors import RetriableError
+from baocao.core.settings import RetryPolicy
 
 log = logging.getLogger(__name__)
 

@@ -15,10 +15,10 @@ from typing import Any
 
 import requests
 
-from baocao.config import SourceConfig
-from baocao.errors import FatalError
-from connectors.http import HttpClient, TransientFault, read_json
-from transforms.canonical import LOCAL_TIMEZONE
+from baocao.connectors.http import HttpClient, TransientFault, read_json
+from baocao.core.canonical import LOCAL_TIMEZONE
+from baocao.core.errors import FatalError
+from baocao.core.settings import SourceConfig
 
 log = logging.getLogger(__name__)
 

@@ -51,10 +51,10 @@ from typing import Any, NamedTuple
 
 from python_calamine import CalamineError, CalamineWorkbook
 
-from baocao.errors import FatalError, RuleFailure
-from connectors.catalogue_xml import ReadResult
-from transforms.canonical import PERSONAL_FIELDS, nfc
-from transforms.vietnamese import UndecodableTextError, decode_text, parse_date, parse_datetime, parse_number
+from baocao.connectors.catalogue_xml import ReadResult
+from baocao.core.canonical import PERSONAL_FIELDS, nfc
+from baocao.core.errors import FatalError, RuleFailure
+from baocao.core.vietnamese import UndecodableTextError, decode_text, parse_date, parse_datetime, parse_number
 
 log = logging.getLogger(__name__)
 

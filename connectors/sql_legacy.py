@@ -66,8 +66,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from baocao.errors import ConfigurationError, FatalError, RetriableError
-from transforms.canonical import PERSONAL_FIELDS, Col, to_local_naive
+from baocao.core.canonical import PERSONAL_FIELDS, Col, to_local_naive
+from baocao.core.errors import ConfigurationError, FatalError, RetriableError
 
 log = logging.getLogger(__name__)
 

@@ -6,6 +6,6 @@ warehouse holds). The task log shows every changed cell, old → new, before any
 run fails, sending nothing, when nothing changed. Same as `baocao correct`.
 """
 
-from baocao.report_dag import correction_dag
+from baocao.airflow.dags import correction_dag
 
 dag = correction_dag()

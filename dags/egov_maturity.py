@@ -6,7 +6,7 @@ maturity workbook.
 
 from datetime import timedelta
 
-from baocao.report_dag import report_dag
+from baocao.airflow.dags import report_dag
 
 dag = report_dag(
     "EGOV_MATURITY",

@@ -4,7 +4,7 @@ Runs the 15th of each month at 03:00 Asia/Ho_Chi_Minh for the D09 month that end
 after TTHC_RESULTS has pulled the same sources.
 """
 
-from baocao.report_dag import report_dag
+from baocao.airflow.dags import report_dag
 
 dag = report_dag(
     "ONLINE_SERVICES",

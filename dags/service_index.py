@@ -10,7 +10,7 @@ ruleset file in effect for the quarter (transforms/rulesets/service_index/).
 
 from datetime import timedelta
 
-from baocao.report_dag import report_dag
+from baocao.airflow.dags import report_dag
 
 dag = report_dag(
     "SERVICE_INDEX",

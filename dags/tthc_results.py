@@ -4,7 +4,7 @@ Runs at the D09 cut-off: the 15th of each month at 02:00 Asia/Ho_Chi_Minh, for t
 on the 14th. Trigger with {"period": "2026-10"} to rerun or backfill a period.
 """
 
-from baocao.report_dag import report_dag
+from baocao.airflow.dags import report_dag
 
 dag = report_dag(
     "TTHC_RESULTS",

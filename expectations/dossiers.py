@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import great_expectations.expectations as gxe
 from great_expectations.expectations.row_conditions import Column
 
-from expectations.unique_in_batch import ExpectColumnValuesToBeUniqueInBatch
-from transforms.canonical import DUE_DAYS, FINISHED_STATUSES, Channel, Col, Status
+from baocao.core.canonical import DUE_DAYS, FINISHED_STATUSES, Channel, Col, Status
+from baocao.expectations.unique_in_batch import ExpectColumnValuesToBeUniqueInBatch
 
 SUITE_NAME = "canonical_dossiers"
 # The central's `Code` type: field codes outside it would make the whole submission fail its schema.

@@ -13,7 +13,7 @@ from fractions import Fraction
 import great_expectations.expectations as gxe
 import pandas as pd
 
-from transforms.online_services import COUNT_COLUMNS, RATES, Kind
+from baocao.core.layouts.online_services import COUNT_COLUMNS, RATES, Kind
 
 SUITE_NAME = "online_services_report"
 ROW_LABEL = "row_label"

@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 from great_expectations.data_context.types.base import ProgressBarsConfig
 
-from expectations import docs_views, duckdb_dialect, keys_only, unique_in_batch  # noqa: F401 (register with GX on import)
+from baocao.expectations import docs_views, duckdb_dialect, keys_only, unique_in_batch  # noqa: F401 (register with GX on import)
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from typing import Any
 import great_expectations.expectations as gxe
 import pandas as pd
 
-from transforms.service_index import (
+from baocao.core.layouts.service_index import (
     AGENCY,
     CONNECTED,
     DENOMINATOR,

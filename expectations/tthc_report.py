@@ -12,8 +12,7 @@ from fractions import Fraction
 import great_expectations.expectations as gxe
 import pandas as pd
 
-from baocao.warehouse import COUNT_COLUMNS
-from transforms.tthc import Kind
+from baocao.core.layouts.tthc import COUNT_COLUMNS, Kind
 
 SUITE_NAME = "tthc_results_report"
 ROW_LABEL = "row_label"

@@ -25,8 +25,8 @@ from xml.sax.saxutils import escape
 from openpyxl import Workbook
 from openpyxl.worksheet.worksheet import Worksheet
 
-from simulators.onestop import names
-from transforms.vietnamese import encode_text, format_date, format_datetime, format_number
+from baocao.core.vietnamese import encode_text, format_date, format_datetime, format_number
+from baocao.simulators.onestop import names
 
 DEPARTMENT_SHEET = "Sở ban ngành"
 DISTRICT_SHEET = "UBND cấp huyện"

@@ -17,8 +17,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from simulators.onestop.generator import Dataset
-from simulators.onestop.records import LOCAL_TIMEZONE, Channel, Dossier, DossierHistory, Status
+from baocao.simulators.onestop.generator import Dataset
+from baocao.simulators.onestop.records import LOCAL_TIMEZONE, Channel, Dossier, DossierHistory, Status
 
 HOSO_TABLE = "hoso"
 CODE_COLUMN = "ma_hoso"

@@ -9,13 +9,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from baocao import warehouse
+from baocao.core import tables
+from baocao.storage import warehouse
 
 
 def reset_catalogue(engine: Engine, entries: Sequence[Mapping[str, Any]], as_of: datetime | None = None) -> None:
     """Forget every stored catalogue and its history, then store `entries`, one import per source."""
     with engine.begin() as connection:
-        for table in (warehouse.procedures, warehouse.procedure_history, warehouse.catalogue_imports):
+        for table in (tables.procedures, tables.procedure_history, tables.catalogue_imports):
             connection.execute(sa.delete(table))
     by_source: dict[str, list[Mapping[str, Any]]] = {}
     for entry in entries:

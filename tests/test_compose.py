@@ -12,7 +12,7 @@ import pytest
 import requests
 import yaml
 
-from baocao.demo import free_port, wait_for_port
+from baocao.simulators.demo import free_port, wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))

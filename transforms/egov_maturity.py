@@ -14,8 +14,8 @@ from typing import Any, NamedTuple
 import pandas as pd
 from lxml import etree
 
-from baocao.periods import Period
-from transforms.ict_ranking import (
+from baocao.core.periods import Period
+from baocao.transforms.ict_ranking import (
     BLOCK,
     BLOCK_ORDER,
     CODE,
@@ -26,7 +26,7 @@ from transforms.ict_ranking import (
     score_text,
     score_value,
 )
-from transforms.render import qualified
+from baocao.transforms.render import qualified
 
 
 class MaturityLevel(StrEnum):

@@ -13,10 +13,10 @@ from typing import Any
 import pandas as pd
 from lxml import etree
 
-from baocao.errors import FatalError
-from baocao.periods import Period
-from baocao.registry import DISTRICT_LEVEL_ABOLISHED, Block, has_district_level
-from transforms.render import qualified
+from baocao.core.errors import FatalError
+from baocao.core.periods import Period
+from baocao.core.registry import DISTRICT_LEVEL_ABOLISHED, Block, has_district_level
+from baocao.transforms.render import qualified
 
 # Report order of the blocks; DISTRICT only for periods starting before 2025-07-01 (`has_district_level`).
 BLOCK_ORDER = (Block.DEPARTMENT, Block.DISTRICT, Block.COMMUNE)

@@ -37,35 +37,23 @@ import sqlalchemy as sa
 from lxml import etree
 from sqlalchemy.sql.expression import ColumnElement
 
-from baocao.periods import Period
-from baocao.warehouse import catalogue_at, dossiers
-from transforms.canonical import Channel, Status
-from transforms.render import qualified
-
-
-class Kind:
-    AGENCY = "AGENCY"
-    TOTAL = "TOTAL"
-
-
-class OnlineType:
-    FULL = "FULL"
-    PARTIAL = "PARTIAL"
-    NONE = "NONE"
-
-
-AGENCY, KIND = "agency", "kind"
-CATALOGUE_COUNTS = ("authority_count", "full_process_count", "partial_count")
-SERVICE_COUNTS = ("services_with_dossiers", "full_process_with_dossiers")
-DOSSIER_COUNTS = ("dossiers_total", "dossiers_online", "fee_dossiers", "online_payment_dossiers")
-COUNT_COLUMNS = (*CATALOGUE_COUNTS, *SERVICE_COUNTS, *DOSSIER_COUNTS)
-# rate → (numerator, denominator)
-RATES = {
-    "full_process_with_dossiers_rate": ("full_process_with_dossiers", "services_with_dossiers"),
-    "online_dossier_rate": ("dossiers_online", "dossiers_total"),
-    "online_payment_rate": ("online_payment_dossiers", "fee_dossiers"),
-}
-REPORT_COLUMNS = (KIND, AGENCY, *COUNT_COLUMNS, *RATES)
+from baocao.core.canonical import Channel, Status
+from baocao.core.layouts.online_services import (
+    AGENCY,
+    CATALOGUE_COUNTS,
+    COUNT_COLUMNS,
+    DOSSIER_COUNTS,
+    KIND,
+    RATES,
+    REPORT_COLUMNS,
+    SERVICE_COUNTS,
+    Kind,
+    OnlineType,
+)
+from baocao.core.periods import Period
+from baocao.core.tables import dossiers
+from baocao.transforms.catalogue import catalogue_at
+from baocao.transforms.render import qualified
 
 
 def counted_dossier(period: Period) -> ColumnElement[bool]:

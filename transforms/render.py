@@ -19,10 +19,10 @@ import jsonschema
 import pandas as pd
 from lxml import etree
 
-from baocao.errors import FatalError
-from baocao.periods import Period
-from baocao.warehouse import COUNT_COLUMNS
-from transforms.tthc import Completeness, Kind
+from baocao.core.errors import FatalError
+from baocao.core.layouts.tthc import COUNT_COLUMNS, Kind
+from baocao.core.periods import Period
+from baocao.core.report import Completeness
 
 NAMESPACE = "urn:x-cchc:submission:1"
 SCHEMA_VERSION = "1.0"

@@ -46,7 +46,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from enum import StrEnum
 from fractions import Fraction
 from functools import cache
 from importlib import resources
@@ -58,20 +57,42 @@ import yaml
 from lxml import etree
 from sqlalchemy.sql.expression import ColumnElement
 
-from baocao.errors import FatalError
-from baocao.periods import Period
-from baocao.registry import Registry
-from baocao.warehouse import catalogue_at, dossiers
-from baocao.warehouse import petitions as petition_table
-from transforms.canonical import Channel, Status
-from transforms.ict_ranking import SCORE_STEP, score_text
-from transforms.online_services import OnlineType, counted_dossier
-from transforms.render import qualified
-from transforms.tthc import dossier_classes, rows_onto_units
+from baocao.core.canonical import Channel, Status
+from baocao.core.errors import FatalError
+from baocao.core.layouts.online_services import OnlineType
+from baocao.core.layouts.service_index import (
+    AGENCY,
+    CONNECTED,
+    DENOMINATOR,
+    DOSSIERS_IN_PERIOD,
+    GROUP,
+    GROUP_IDS,
+    KIND,
+    LINE,
+    MAX,
+    METRIC,
+    NUMERATOR,
+    REPORT_COLUMNS,
+    RULESET,
+    SCORE,
+    TARGET,
+    UNKNOWN,
+    ZERO_RULE,
+    Kind,
+    Line,
+    ZeroDenominator,
+)
+from baocao.core.periods import Period
+from baocao.core.registry import Registry
+from baocao.core.tables import dossiers
+from baocao.core.tables import petitions as petition_table
+from baocao.transforms.catalogue import catalogue_at
+from baocao.transforms.ict_ranking import SCORE_STEP, score_text
+from baocao.transforms.online_services import counted_dossier
+from baocao.transforms.render import qualified
+from baocao.transforms.tthc import dossier_classes, rows_onto_units
 
 REPORT_TYPE: Final = "SERVICE_INDEX"
-# The central's IndexGroup enumeration (submission-v1.xsd): a ruleset has each exactly once.
-GROUP_IDS: Final = ("TRANSPARENCY", "PROGRESS", "ONLINE_SERVICE", "ONLINE_PAYMENT", "SATISFACTION", "DIGITIZATION")
 # The central's `Code` type, which metric ids are written as.
 _CODE: Final = re.compile(r"[A-Za-z0-9._\-]{1,64}")
 RULESET_FOLDER: Final = ("rulesets", "service_index")
@@ -79,47 +100,6 @@ RULESET_FOLDER: Final = ("rulesets", "service_index")
 
 class RulesetError(FatalError, ValueError):
     """A ruleset file that breaks the ruleset contract, or no ruleset for a period: fix the file."""
-
-
-class ZeroDenominator(StrEnum):
-    ZERO = "zero"  # DOMAIN.md: a zero denominator gives a rate of 0 ...
-    FULL = "full"  # ... except the petition metrics (no petitions: full points)
-
-
-class Kind:
-    AGENCY = "AGENCY"
-    PROVINCE = "PROVINCE"
-
-
-class Line:
-    METRIC = "METRIC"
-    GROUP = "GROUP"
-    TOTAL = "TOTAL"
-
-
-# Input columns (besides the three per connected measure, `measure_columns`).
-AGENCY = "agency"
-# Dossiers received or finished in the period: an agency with none "reported nothing" (completeness).
-DOSSIERS_IN_PERIOD = "dossiers_in_period"
-NUMERATOR, DENOMINATOR, UNKNOWN = "numerator", "denominator", "unknown"
-# Report columns: one line per metric, group and total of each entity (an agency or the province).
-KIND, LINE, GROUP, METRIC = "kind", "line", "group", "metric"
-SCORE, MAX, TARGET, ZERO_RULE, CONNECTED, RULESET = "score", "max", "target", "zero_denominator", "connected", "ruleset"
-REPORT_COLUMNS = (
-    KIND,
-    AGENCY,
-    LINE,
-    GROUP,
-    METRIC,
-    NUMERATOR,
-    DENOMINATOR,
-    SCORE,
-    MAX,
-    TARGET,
-    ZERO_RULE,
-    CONNECTED,
-    RULESET,
-)
 
 
 # ---------------------------------------------------------------- measures

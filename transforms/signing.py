@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Final, Literal, Protocol
@@ -35,14 +34,12 @@ from lxml import etree
 from signxml import CanonicalizationMethod, DigestAlgorithm, SignatureMethod, XMLSigner
 from signxml.algorithms import SignatureConstructionMethod
 
-from baocao.errors import FatalError
+from baocao.core.errors import FatalError
+from baocao.core.keys import PrivateKey, SigningKey
 
 JWS_HEADER: Final = "JWS-Signature"
 XMLDSIG_NAMESPACE: Final = "http://www.w3.org/2000/09/xmldsig#"
 MIN_RSA_BITS: Final = 2048
-
-JwsAlgorithm = Literal["RS256", "ES256"]
-PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 
 class SigningError(FatalError):
@@ -65,31 +62,6 @@ class SignedPayload:
 
     payload: bytes
     signature: str | None = None
-
-
-def certificate_thumbprint(certificate: x509.Certificate) -> str:
-    """base64url (no padding) of SHA-256 over the DER certificate: the JWS ``kid``."""
-    digest = hashlib.sha256(certificate.public_bytes(serialization.Encoding.DER)).digest()
-    return _b64url(digest)
-
-
-@dataclass(frozen=True)
-class SigningKey:
-    """The province's signing key and its certificate; ``repr`` shows the certificate, never the key."""
-
-    private_key: PrivateKey = field(repr=False)
-    certificate: x509.Certificate = field(repr=False)
-
-    @property
-    def algorithm(self) -> JwsAlgorithm:
-        return "RS256" if isinstance(self.private_key, rsa.RSAPrivateKey) else "ES256"
-
-    @property
-    def kid(self) -> str:
-        return certificate_thumbprint(self.certificate)
-
-    def __repr__(self) -> str:
-        return f"SigningKey({self.algorithm}, subject={self.certificate.subject.rfc4514_string()!r}, kid={self.kid})"
 
 
 # ---------------------------------------------------------------- loading the key
@@ -213,7 +185,7 @@ def _hardened_parser() -> etree.XMLParser:
 
 def sign_xml(payload: bytes, signing_key: SigningKey) -> bytes:
     """The document with an enveloped ``ds:Signature`` as the root's last child, checked against the XSD."""
-    from transforms.render import validate_xml  # render imports the warehouse; signing stays light to import
+    from baocao.transforms.render import validate_xml  # render imports the warehouse; signing stays light to import
 
     root = etree.fromstring(payload, _hardened_parser())
     if root.find(f".//{{{XMLDSIG_NAMESPACE}}}Signature") is not None:

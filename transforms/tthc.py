@@ -9,7 +9,6 @@ report totals, on-time rates. Definitions: DOMAIN.md, "TTHC_RESULTS".
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -19,10 +18,12 @@ import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
-from baocao.periods import Period
-from baocao.registry import LEVEL_ORDER, Level, Registry
-from baocao.warehouse import COUNT_COLUMNS, dossiers
-from transforms.canonical import FINISHED_STATUSES, Channel, Status
+from baocao.core.canonical import FINISHED_STATUSES, Channel, Status
+from baocao.core.layouts.tthc import COUNT_COLUMNS, Kind
+from baocao.core.periods import Period
+from baocao.core.registry import LEVEL_ORDER, Level, Registry
+from baocao.core.report import Completeness
+from baocao.core.tables import dossiers
 
 
 class local_day(FunctionElement[Any]):  # noqa: N801 - reads as a SQL function
@@ -69,12 +70,6 @@ def _one_of(column: ColumnElement[Any], values: Iterable[str]) -> ColumnElement[
     """`column IN (…)` as equalities: SQLite looks a short IN list up in a temporary b-tree per row,
     which made a year's aggregation a quarter slower; every engine reads the two forms alike."""
     return sa.or_(*(column == str(value) for value in values))
-
-
-class Kind:
-    ROW = "ROW"
-    SECTION = "SECTION"
-    TOTAL = "TOTAL"
 
 
 REPORT_COLUMNS = ("kind", "level", "agency", "field", "field_name", *COUNT_COLUMNS, "on_time_rate")
@@ -168,13 +163,6 @@ def on_time_rate(early: int, on_time: int, resolved_total: int) -> Decimal | Non
     scaled = (early + on_time) * 100 * 100
     hundredths = (2 * scaled + resolved_total) // (2 * resolved_total)
     return Decimal(hundredths).scaleb(-2)
-
-
-@dataclass(frozen=True)
-class Completeness:
-    expected: int
-    reported: int
-    missing: tuple[str, ...]
 
 
 def report_levels(registry: Registry, period: Period) -> list[Level]:

@@ -4,8 +4,8 @@
 for tests; ``python -m simulators.central`` serves it in the foreground.
 """
 
-from simulators.central.app import create_app
-from simulators.central.server import RunningSandbox, main, start_in_thread
-from simulators.central.settings import Settings
+from baocao.simulators.central.app import create_app
+from baocao.simulators.central.server import RunningSandbox, main, start_in_thread
+from baocao.simulators.central.settings import Settings
 
 __all__ = ["RunningSandbox", "Settings", "create_app", "main", "start_in_thread"]

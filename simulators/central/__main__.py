@@ -2,6 +2,6 @@
 
 import sys
 
-from simulators.central.server import main
+from baocao.simulators.central.server import main
 
 sys.exit(main())

@@ -20,14 +20,14 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from simulators.central import errors
-from simulators.central.document import Style
-from simulators.central.errors import ApiError, error_body
-from simulators.central.model import BODY_MEMBER
-from simulators.central.service import API_BASE_PATH, CentralService, json_bytes
-from simulators.central.settings import FAULT_MODES, Settings
-from simulators.central.signatures import PinnedCertificateVerifier, SignatureVerifier
-from simulators.central.storage import ModeState, Storage, create_database_engine
+from baocao.simulators.central import errors
+from baocao.simulators.central.document import Style
+from baocao.simulators.central.errors import ApiError, error_body
+from baocao.simulators.central.model import BODY_MEMBER
+from baocao.simulators.central.service import API_BASE_PATH, CentralService, json_bytes
+from baocao.simulators.central.settings import FAULT_MODES, Settings
+from baocao.simulators.central.signatures import PinnedCertificateVerifier, SignatureVerifier
+from baocao.simulators.central.storage import ModeState, Storage, create_database_engine
 
 logger = logging.getLogger(__name__)
 

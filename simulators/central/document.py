@@ -23,7 +23,7 @@ import jsonschema
 import jsonschema.validators
 from lxml import etree
 
-from simulators.central.errors import MALFORMED, SCHEMA_INVALID, ApiError, ErrorDetail
+from baocao.simulators.central.errors import MALFORMED, SCHEMA_INVALID, ApiError, ErrorDetail
 
 NAMESPACE: Final = "urn:x-cchc:submission:1"
 _NS: Final = "{" + NAMESPACE + "}"

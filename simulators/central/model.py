@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
 
-from simulators.central.document import DocPath, Style
+from baocao.simulators.central.document import DocPath, Style
 
 COUNT_FIELDS: Final[tuple[str, ...]] = (
     "received_total", "received_online", "received_direct", "carried_over",

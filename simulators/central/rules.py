@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Final
 
-from simulators.central.document import DocPath
-from simulators.central.model import (
+from baocao.simulators.central.document import DocPath
+from baocao.simulators.central.model import (
     BODY_MEMBER,
     COUNT_FIELDS,
     ONLINE_COUNT_FIELDS,
@@ -26,7 +26,7 @@ from simulators.central.model import (
     Submission,
     TthcResults,
 )
-from simulators.central.periods import PeriodError, period_window
+from baocao.simulators.central.periods import PeriodError, period_window
 
 # Versions are stored in a 32-bit column; no real report gets anywhere near.
 MAX_VERSION: Final = 2**31 - 1

@@ -27,10 +27,10 @@ import uvicorn
 from fastapi import FastAPI
 from uvicorn.supervisors import Multiprocess
 
-from simulators.central.app import create_app
-from simulators.central.service import API_BASE_PATH
-from simulators.central.settings import DEFAULT_DATABASE_URL, FAULT_MODES, FaultMode, Settings
-from simulators.central.signatures import SignatureVerifier
+from baocao.simulators.central.app import create_app
+from baocao.simulators.central.service import API_BASE_PATH
+from baocao.simulators.central.settings import DEFAULT_DATABASE_URL, FAULT_MODES, FaultMode, Settings
+from baocao.simulators.central.signatures import SignatureVerifier
 
 SETTINGS_ENVIRONMENT_VARIABLE: Final = "CENTRAL_SANDBOX_SETTINGS"
 _STARTUP_TIMEOUT_SECONDS: Final = 15.0
@@ -194,7 +194,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         create_app(settings).state.service.storage.dispose()  # tables exist before workers race to create them
         os.environ[SETTINGS_ENVIRONMENT_VARIABLE] = settings.to_json()
         config = uvicorn.Config(
-            "simulators.central.server:create_app_from_environment",
+            "baocao.simulators.central.server:create_app_from_environment",
             factory=True,
             workers=arguments.workers,
             **common,

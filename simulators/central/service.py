@@ -25,8 +25,8 @@ from typing import Any, Final
 from sqlalchemy import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
-from simulators.central import errors
-from simulators.central.document import (
+from baocao.simulators.central import errors
+from baocao.simulators.central.document import (
     MAX_REPORTED_ERRORS,
     Style,
     canonical_document,
@@ -35,20 +35,12 @@ from simulators.central.document import (
     sender_code_hint,
     validate_schema,
 )
-from simulators.central.errors import ApiError, ErrorDetail
-from simulators.central.model import Submission, build_submission
-from simulators.central.rules import check_business_rules
-from simulators.central.settings import Settings
-from simulators.central.signatures import SignatureVerifier
-from simulators.central.storage import (
-    Claimed,
-    InProgress,
-    KeyReused,
-    LostClaim,
-    ModeState,
-    Replay,
-    Storage,
-)
+from baocao.simulators.central.errors import ApiError, ErrorDetail
+from baocao.simulators.central.model import Submission, build_submission
+from baocao.simulators.central.rules import check_business_rules
+from baocao.simulators.central.settings import Settings
+from baocao.simulators.central.signatures import SignatureVerifier
+from baocao.simulators.central.storage import Claimed, InProgress, KeyReused, LostClaim, ModeState, Replay, Storage
 
 logger = logging.getLogger(__name__)
 

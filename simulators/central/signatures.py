@@ -37,9 +37,9 @@ from lxml import etree
 from signxml import DigestAlgorithm, SignatureConfiguration, SignatureMethod, XMLVerifier
 from signxml.verifier import VerifyResult
 
-from simulators.central.document import ParsedBody
-from simulators.central.errors import SIGNATURE_INVALID, ErrorDetail
-from simulators.central.settings import Settings
+from baocao.simulators.central.document import ParsedBody
+from baocao.simulators.central.errors import SIGNATURE_INVALID, ErrorDetail
+from baocao.simulators.central.settings import Settings
 
 XMLDSIG: Final = "http://www.w3.org/2000/09/xmldsig#"
 _DS: Final = "{" + XMLDSIG + "}"

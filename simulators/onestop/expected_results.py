@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
-from simulators.onestop.records import LOCAL_TIMEZONE, Channel, Dossier, Status
+from baocao.simulators.onestop.records import LOCAL_TIMEZONE, Channel, Dossier, Status
 
 RECEIVED_ONLINE = "received_online"
 RECEIVED_DIRECT = "received_direct"

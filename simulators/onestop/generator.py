@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from simulators.onestop import names
-from simulators.onestop.expected_results import (
+from baocao.simulators.onestop import names
+from baocao.simulators.onestop.expected_results import (
     CARRIED_OVER,
     IN_PROGRESS_OVERDUE,
     RECEIVED_ONLINE,
@@ -43,7 +43,7 @@ from simulators.onestop.expected_results import (
     tthc_results_rows,
     tthc_results_total,
 )
-from simulators.onestop.records import (
+from baocao.simulators.onestop.records import (
     LOCAL_TIMEZONE,
     Agency,
     Applicant,

@@ -47,7 +47,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
-from simulators.onestop.generator import (
+from baocao.simulators.onestop.generator import (
     LAM_DONG_2019,
     LAM_DONG_2019_PERIOD_END,
     LAM_DONG_2019_PERIOD_START,
@@ -56,7 +56,7 @@ from simulators.onestop.generator import (
     generate_calibrated,
     write_registry_csv,
 )
-from simulators.onestop.records import LOCAL_TIMEZONE, Dossier, Procedure
+from baocao.simulators.onestop.records import LOCAL_TIMEZONE, Dossier, Procedure
 
 log = logging.getLogger(__name__)
 

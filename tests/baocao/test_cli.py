@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from baocao.cli import main
-from simulators.onestop.generator import generate
-from simulators.onestop.server import Settings as OneStopSettings
+from baocao.simulators.onestop.generator import generate
+from baocao.simulators.onestop.server import Settings as OneStopSettings
 from tests.baocao.test_pipeline_e2e import SECRET, central_receipts, running
 
 

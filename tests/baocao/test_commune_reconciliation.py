@@ -19,10 +19,13 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from baocao import pipeline, warehouse
-from baocao.config import Config, load_config
-from baocao.errors import ConfigurationError, DataQualityError
-from simulators.files import HOSO_COLUMNS, commune_csv, commune_dossiers
+from baocao.core import tables
+from baocao.core.errors import ConfigurationError, DataQualityError
+from baocao.core.settings import Config
+from baocao.run import pipeline
+from baocao.run.config import load_config
+from baocao.simulators.files import HOSO_COLUMNS, commune_csv, commune_dossiers
+from baocao.storage import warehouse
 
 TOKEN_ENV = "RECONCILIATION_CENTRAL_TOKEN"
 COMMUNE_X = "000.01.02.H99"
@@ -84,14 +87,14 @@ class World:
         return batch_id
 
     def deleted(self) -> dict[str, bool]:
-        d = warehouse.dossiers.c
+        d = tables.dossiers.c
         with pipeline.engine_for(self.config).connect() as connection:
             return {row.code: row.deleted for row in connection.execute(sa.select(d.code, d.deleted))}
 
     def received(self) -> dict[str, int]:
         """TTHC_RESULTS received_total per agency for the period, as the pipeline's aggregate stores it."""
         pipeline.aggregate(self.config, "TTHC_RESULTS", PERIOD)
-        r = warehouse.report_tthc_rows.c
+        r = tables.report_tthc_rows.c
         query = sa.select(r.agency, sa.func.sum(r.received_total)).where(r.period_id == PERIOD).group_by(r.agency)
         with pipeline.engine_for(self.config).connect() as connection:
             return {agency: int(total) for agency, total in connection.execute(query)}
@@ -175,7 +178,7 @@ def test_a_dossier_gone_from_its_communes_export_is_deleted_and_no_longer_counte
         f"source communes: batch {second}: 1 dossier(s) no longer in the exports of 1 agency(ies) marked deleted "
         "(0 agency(ies) not compared: rows without a readable code)"
     ]
-    d_ = warehouse.dossiers.c
+    d_ = tables.dossiers.c
     with pipeline.engine_for(world.config).connect() as connection:
         marked_by = connection.execute(sa.select(d_.batch_id).where(d_.code == b["ma_hoso"])).scalar_one()
     assert marked_by == second  # the batch that saw it gone
@@ -302,7 +305,7 @@ def test_a_dossier_listed_again_by_a_later_export_is_live_again(
     third = world.load({"xa-ta-nung.csv": _csv(x)})
     assert world.deleted() == {row["ma_hoso"]: False for row in x}
     assert world.received() == {COMMUNE_X: 3}
-    d = warehouse.dossiers.c
+    d = tables.dossiers.c
     with pipeline.engine_for(world.config).connect() as connection:
         assert connection.execute(sa.select(d.batch_id).where(d.code == b["ma_hoso"])).scalar_one() == third
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from baocao import demo
-from baocao.config import load_config
-from baocao.errors import ConfigurationError
-from baocao.registry import load_registry
+from baocao.core.errors import ConfigurationError
+from baocao.core.registry import load_registry
+from baocao.run.config import load_config
+from baocao.simulators import demo
 
 
 @pytest.fixture

@@ -9,9 +9,11 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from baocao import ledger, pipeline, warehouse
 from baocao.cli import main
-from baocao.errors import FatalError
+from baocao.core import tables
+from baocao.core.errors import FatalError
+from baocao.run import pipeline
+from baocao.storage import ledger, warehouse
 from tests.baocao import test_publish
 from tests.baocao.test_publish import PERIOD, World
 
@@ -32,8 +34,8 @@ def _resolve_d04_on_time(world: World) -> None:
     engine = warehouse.connect(world.config.warehouse_url)
     with engine.begin() as connection:
         connection.execute(
-            sa.update(warehouse.dossiers)
-            .where(warehouse.dossiers.c.code == "d04")
+            sa.update(tables.dossiers)
+            .where(tables.dossiers.c.code == "d04")
             .values(finished_at=datetime(2026, 10, 20, 10, 0))
         )
 

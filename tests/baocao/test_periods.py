@@ -6,8 +6,8 @@ from datetime import date
 
 import pytest
 
-from baocao.errors import ConfigurationError
-from baocao.periods import PeriodType, last_complete_period, parse_period
+from baocao.core.errors import ConfigurationError
+from baocao.core.periods import PeriodType, last_complete_period, parse_period
 
 D09 = [  # DOMAIN.md, "Reporting periods"
     ("2026-11", PeriodType.MONTH, "2026-10-15", "2026-11-14"),

@@ -23,27 +23,29 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from baocao import ledger, pipeline, warehouse
 from baocao.cli import main
-from baocao.config import load_config
-from baocao.errors import ConfigurationError, DataQualityError
-from baocao.periods import parse_period
-from simulators.files import bad_petitions, petition_export, petitions, write_petition_export
-from simulators.onestop.expected_results import (
+from baocao.core import tables
+from baocao.core.canonical import LOCAL_TIMEZONE
+from baocao.core.errors import ConfigurationError, DataQualityError
+from baocao.core.periods import parse_period
+from baocao.run import pipeline
+from baocao.run.config import load_config
+from baocao.simulators.files import bad_petitions, petition_export, petitions, write_petition_export
+from baocao.simulators.onestop.expected_results import (
     RESOLVED_EARLY,
     RESOLVED_ON_TIME,
     RESOLVED_TOTAL,
     period_instants,
     tthc_results_total,
 )
-from simulators.onestop.generator import generate
-from simulators.onestop.records import Channel, Status
-from simulators.onestop.server import Settings as OneStopSettings
+from baocao.simulators.onestop.generator import generate
+from baocao.simulators.onestop.records import Channel, Status
+from baocao.simulators.onestop.server import Settings as OneStopSettings
+from baocao.storage import ledger, warehouse
+from baocao.transforms.service_index import assemble_service_index, input_columns, ruleset_for
 from tests.baocao.test_pipeline_e2e import SECRET, running
 from tests.baocao.test_pipeline_file_sources import World, _central_listing, _world
 from tests.baocao.test_service_index_publish import END, PERIOD, START, _province_metrics, service_index_report
-from transforms.canonical import LOCAL_TIMEZONE
-from transforms.service_index import assemble_service_index, input_columns, ruleset_for
 
 A = "000.00.01.H99"  # a department with petitions on every edge
 B = "000.00.02.H99"  # a department whose export gives answers without the hour
@@ -147,7 +149,7 @@ def metric_lines(config: Any) -> dict[str, dict[str, tuple[int | None, int | Non
 
 def stored_petitions(config: Any) -> list[dict[str, Any]]:
     with pipeline.engine_for(config).connect() as connection:
-        rows = connection.execute(sa.select(warehouse.petitions).order_by(warehouse.petitions.c.code)).mappings()
+        rows = connection.execute(sa.select(tables.petitions).order_by(tables.petitions.c.code)).mappings()
         return [dict(row) for row in rows]
 
 
@@ -180,7 +182,7 @@ def test_petitions_from_the_export_to_the_index_and_the_sandbox(
         assert metric_lines(config) == EXPECTED
         # What was sent: the province's petition metrics with their counts, as computed.
         with pipeline.engine_for(config).connect() as connection:
-            payload = connection.execute(sa.select(warehouse.submissions.c.payload)).scalar_one()
+            payload = connection.execute(sa.select(tables.submissions.c.payload)).scalar_one()
         code, sent = _province_metrics(payload, "xml")
         assert code == config.province_code
         assert {m: (sent[m]["numerator"], sent[m]["denominator"], sent[m]["score"]) for m in PETITION_METRICS} == {
@@ -191,7 +193,7 @@ def test_petitions_from_the_export_to_the_index_and_the_sandbox(
         # The batch: 15 rows read, 10 stored, 5 quarantined with their rules; the run went on.
         engine = pipeline.engine_for(config)
         with engine.connect() as connection:
-            batch = connection.execute(sa.select(warehouse.batches).where(warehouse.batches.c.kind == "petition_csv"))
+            batch = connection.execute(sa.select(tables.batches).where(tables.batches.c.kind == "petition_csv"))
             [first] = [dict(row) for row in batch.mappings()]
         assert (first["state"], first["pulled"], first["merged"], first["quarantined"]) == ("STORED", 15, 10, 5)
         assert quarantined(config, first["batch_id"]) == QUARANTINED
@@ -207,7 +209,7 @@ def test_petitions_from_the_export_to_the_index_and_the_sandbox(
         assert rows["PA-B-2"]["answered_at"] == datetime(2026, 9, 12, 0, 0)
         assert (rows["0004"]["satisfied"], rows["0007"]["answered_at"]) == (None, None)
         assert (rows["0002"]["satisfied"], rows["0001"]["source"]) == (False, "phan-anh")
-        assert {column.name for column in warehouse.petitions.columns} == {
+        assert {column.name for column in tables.petitions.columns} == {
             "code",
             "agency_code",
             "received_at",
@@ -249,9 +251,9 @@ def test_petitions_from_the_export_to_the_index_and_the_sandbox(
             pipeline.extract(config, "phan-anh", period_id=PERIOD)
         with engine.connect() as connection:
             states = connection.execute(
-                sa.select(warehouse.batches.c.batch_id, warehouse.batches.c.state)
-                .where(warehouse.batches.c.kind == "petition_csv")
-                .order_by(warehouse.batches.c.started_at)
+                sa.select(tables.batches.c.batch_id, tables.batches.c.state)
+                .where(tables.batches.c.kind == "petition_csv")
+                .order_by(tables.batches.c.started_at)
             ).all()
         assert [state for _, state in states] == ["STORED", "STORED", "REJECTED", "REJECTED"]
         assert [rule for _, rule in quarantined(config, states[2][0])] == ["petition.header"]

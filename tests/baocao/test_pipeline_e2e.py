@@ -15,15 +15,20 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from baocao import demo, ledger, pipeline, warehouse
-from baocao.config import Config, load_config
-from simulators.central.server import start_in_thread as start_sandbox
-from simulators.central.settings import Settings as SandboxSettings
-from simulators.onestop.generator import Dataset, generate, generate_calibrated, write_registry_csv
-from simulators.onestop.server import Faults
-from simulators.onestop.server import Settings as OneStopSettings
-from simulators.onestop.server import start_in_thread as start_onestop
-from transforms.canonical import LOCAL_TIMEZONE
+from baocao.core import tables
+from baocao.core.canonical import LOCAL_TIMEZONE
+from baocao.core.layouts.tthc import COUNT_COLUMNS
+from baocao.core.settings import Config
+from baocao.run import pipeline
+from baocao.run.config import load_config
+from baocao.simulators import demo
+from baocao.simulators.central.server import start_in_thread as start_sandbox
+from baocao.simulators.central.settings import Settings as SandboxSettings
+from baocao.simulators.onestop.generator import Dataset, generate, generate_calibrated, write_registry_csv
+from baocao.simulators.onestop.server import Faults
+from baocao.simulators.onestop.server import Settings as OneStopSettings
+from baocao.simulators.onestop.server import start_in_thread as start_onestop
+from baocao.storage import ledger, warehouse
 
 TOKEN = "e2e-token"
 SECRET = "e2e-secret"
@@ -92,15 +97,11 @@ def test_lam_dong_2019_calibrated_year_reproduces_the_published_figures(
         assert total["resolved_early"] + total["resolved_on_time"] == 470_208
         assert total["on_time_rate"] == "98.96"
         # Every column of the total, and every row, equals the generator's independent classification.
-        assert {k: total[k] for k in warehouse.COUNT_COLUMNS} == {
-            k: calibrated.expected_total[k] for k in warehouse.COUNT_COLUMNS
-        }
+        assert {k: total[k] for k in COUNT_COLUMNS} == {k: calibrated.expected_total[k] for k in COUNT_COLUMNS}
         report, _, _ = pipeline.load_report(config, "TTHC_RESULTS", "2019")
         rows = report[report["kind"] == "ROW"]
-        ours = {
-            (r.agency, r.field): tuple(int(getattr(r, k)) for k in warehouse.COUNT_COLUMNS) for r in rows.itertuples()
-        }
-        theirs = {key: tuple(int(v[k]) for k in warehouse.COUNT_COLUMNS) for key, v in calibrated.expected_rows.items()}
+        ours = {(r.agency, r.field): tuple(int(getattr(r, k)) for k in COUNT_COLUMNS) for r in rows.itertuples()}
+        theirs = {key: tuple(int(v[k]) for k in COUNT_COLUMNS) for key, v in calibrated.expected_rows.items()}
         assert ours == theirs
         assert result["receipt"]["status"] == "accepted" and len(central_receipts(config, "2019")) == 1
 
@@ -126,13 +127,13 @@ def test_faulty_source_incremental_runs_and_exactly_once_publication(
     with running(tmp_path, monkeypatch, dataset, settings, url) as config:
         engine = pipeline.engine_for(config)
         with engine.begin() as connection:  # a fresh warehouse for this test on the shared database
-            for table in reversed(warehouse.metadata.sorted_tables):
+            for table in reversed(tables.metadata.sorted_tables):
                 connection.execute(sa.delete(table))
         first = pipeline.validate_batch(config, pipeline.extract(config, "onestop", now=cut))
         second = pipeline.validate_batch(config, pipeline.extract(config, "onestop", now=cut))  # overlap: repeats
         assert first["merged"] > 3000 and second["quarantined"] == 0
         with engine.connect() as connection:
-            stored = connection.execute(sa.select(sa.func.count()).select_from(warehouse.dossiers)).scalar_one()
+            stored = connection.execute(sa.select(sa.func.count()).select_from(tables.dossiers)).scalar_one()
         assert stored == len(dataset.current_dossiers(cut.replace(tzinfo=LOCAL_TIMEZONE)))
         for _ in range(2):  # the second run publishes nothing new
             pipeline.aggregate(config, "TTHC_RESULTS", "2026-11")
@@ -170,7 +171,7 @@ def test_a_second_vendor_dialect_is_connected_by_configuration_alone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Vendor B renames and nests every field and has its own words: only [sources.fields]/[sources.values] change."""
-    from simulators.onestop.server import VENDOR_B
+    from baocao.simulators.onestop.server import VENDOR_B
 
     dataset = generate(seed=13, volume=1500, start=date(2026, 9, 15), end=date(2026, 11, 14))
     settings = OneStopSettings(client_id="baocao", client_secret=SECRET, as_of=dataset.horizon, dialect=VENDOR_B)
@@ -192,10 +193,10 @@ def test_a_second_vendor_dialect_is_connected_by_configuration_alone(
         assert summary["quarantined"] == 0
         pipeline.aggregate(vendor_config, "TTHC_RESULTS", "2026-11")
         total = pipeline.report_total(vendor_config, "TTHC_RESULTS", "2026-11")
-    from simulators.onestop.expected_results import tthc_results_total
+    from baocao.simulators.onestop.expected_results import tthc_results_total
 
     expected = tthc_results_total(dataset.current_dossiers(), date(2026, 10, 15), date(2026, 11, 14))
-    assert {k: total[k] for k in warehouse.COUNT_COLUMNS} == {k: expected[k] for k in warehouse.COUNT_COLUMNS}
+    assert {k: total[k] for k in COUNT_COLUMNS} == {k: expected[k] for k in COUNT_COLUMNS}
 
 
 def test_the_procedure_catalogue_is_stored_whole_with_each_pull(
@@ -208,9 +209,7 @@ def test_the_procedure_catalogue_is_stored_whole_with_each_pull(
             pipeline.extract(config, "onestop")
         with pipeline.engine_for(config).connect() as connection:
             stored = connection.execute(
-                sa.select(
-                    warehouse.procedures.c.code, warehouse.procedures.c.agency_code, warehouse.procedures.c.online_type
-                )
+                sa.select(tables.procedures.c.code, tables.procedures.c.agency_code, tables.procedures.c.online_type)
             ).all()
     assert sorted((p.code, p.agency_code, p.online_type.value) for p in dataset.procedures) == sorted(stored)
 
@@ -228,7 +227,7 @@ def test_a_procedure_another_source_publishes_stays_with_it_and_the_pull_goes_on
         warehouse.replace_procedures(engine, "danh-muc", "catalogue-xml", [row])
         pipeline.extract(config, "onestop")
         with engine.connect() as connection:
-            table = warehouse.procedures
+            table = tables.procedures
             stored = connection.execute(sa.select(table.c.code, table.c.agency_code, table.c.source)).all()
     owners = {(code, agency): source for code, agency, source in stored}
     assert owners.pop((first.code, first.agency_code)) == "danh-muc"

@@ -23,13 +23,17 @@ import pytest
 import sqlalchemy as sa
 from openpyxl import load_workbook
 
-from baocao import demo, ledger, pipeline, warehouse, yearly
-from baocao.config import Config, ReportType, load_config
-from baocao.errors import ConfigurationError, DataQualityError, RetriableError
-from connectors.catalogue_xml import CatalogueError
-from simulators.central.server import RunningSandbox, start_in_thread
-from simulators.central.settings import Settings
-from simulators.files import (
+from baocao.connectors.catalogue_xml import CatalogueError
+from baocao.core import tables
+from baocao.core.errors import ConfigurationError, DataQualityError, RetriableError
+from baocao.core.report import ReportType
+from baocao.core.settings import Config
+from baocao.run import pipeline, yearly
+from baocao.run.config import load_config
+from baocao.simulators import demo
+from baocao.simulators.central.server import RunningSandbox, start_in_thread
+from baocao.simulators.central.settings import Settings
+from baocao.simulators.files import (
     DISTRICT_SHEET,
     GIA_LAI_2019_EGOV,
     LAM_DONG_2019_ICT,
@@ -41,6 +45,7 @@ from simulators.files import (
     write_egov_workbook,
     write_ict_workbook,
 )
+from baocao.storage import ledger, warehouse
 from tests import central_readback
 
 TOKEN = "file-sources-token"
@@ -208,9 +213,7 @@ def test_a_refused_workbook_leaves_the_stored_scores_as_they_were(yearly_world: 
     with engine.connect() as connection:
         batch = (
             connection.execute(
-                sa.select(warehouse.batches)
-                .where(warehouse.batches.c.source == "ict")
-                .order_by(warehouse.batches.c.started_at)
+                sa.select(tables.batches).where(tables.batches.c.source == "ict").order_by(tables.batches.c.started_at)
             )
             .mappings()
             .all()[-1]
@@ -349,7 +352,7 @@ def _all_text(engine: sa.Engine) -> str:
     """Every value stored anywhere in the warehouse, as one text to search."""
     parts = []
     with engine.connect() as connection:
-        for table in warehouse.metadata.sorted_tables:
+        for table in tables.metadata.sorted_tables:
             for row in connection.execute(sa.select(table)):
                 for value in row:
                     parts.append(value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value))
@@ -396,7 +399,7 @@ def test_catalogue_and_commune_exports_publish_online_services(
     assert held["record_key"] == f"commune xa-ta-nung.csv row 2 (ma_hoso {bad_row['ma_hoso']})"
     assert held["detail"].startswith("ngay_nhan: not a time in dd/mm/yyyy HH:MM form")
     with engine.connect() as connection:
-        names = connection.execute(sa.select(warehouse.dossiers.c.field_name).distinct()).scalars().all()
+        names = connection.execute(sa.select(tables.dossiers.c.field_name).distinct()).scalars().all()
     assert any(name and not name.isascii() for name in names)  # TCVN3 and Windows-1258 decoded to NFC text
     assert all(name == unicodedata.normalize("NFC", name) for name in names if name)
 
@@ -418,7 +421,7 @@ def test_a_hostile_or_faulty_catalogue_leaves_the_stored_one(
 
     def stored() -> list[tuple[str, str, str]]:
         with engine.connect() as connection:
-            table = warehouse.procedures
+            table = tables.procedures
             query = sa.select(table.c.code, table.c.agency_code, table.c.online_type).order_by(table.c.code)
             return [tuple(row) for row in connection.execute(query)]
 
@@ -471,7 +474,7 @@ def test_a_catalogue_split_over_a_drop_folder(tmp_path: Path, monkeypatch: pytes
     with world.sandbox:
         pipeline.extract(world.config, "catalogue")
         with engine.connect() as connection:
-            assert connection.execute(sa.select(sa.func.count()).select_from(warehouse.procedures)).scalar_one() == 20
+            assert connection.execute(sa.select(sa.func.count()).select_from(tables.procedures)).scalar_one() == 20
         # The same procedure of the same agency in two files: refused, naming both files.
         (drop / "ubnd-xa.XML").write_bytes(catalogue_xml(entries[11:]))
         with pytest.raises(DataQualityError) as refused:
@@ -479,7 +482,7 @@ def test_a_catalogue_split_over_a_drop_folder(tmp_path: Path, monkeypatch: pytes
         assert f"ubnd-xa.XML (MaTTHC {entries[11].code}, MaDonVi {entries[11].agency_code})" in str(refused.value)
         assert "also listed in so-ban-nganh.xml" in str(refused.value)
         with engine.connect() as connection:
-            assert connection.execute(sa.select(sa.func.count()).select_from(warehouse.procedures)).scalar_one() == 20
+            assert connection.execute(sa.select(sa.func.count()).select_from(tables.procedures)).scalar_one() == 20
 
 
 def test_an_undecodable_commune_export_is_refused_and_the_stored_dossiers_stay(
@@ -495,7 +498,7 @@ def test_an_undecodable_commune_export_is_refused_and_the_stored_dossiers_stay(
     with world.sandbox:
         assert pipeline.validate_batch(world.config, pipeline.extract(world.config, "communes"))["merged"] == 30
         with engine.connect() as connection:
-            before = pd.DataFrame(connection.execute(sa.select(warehouse.dossiers)).mappings().all())
+            before = pd.DataFrame(connection.execute(sa.select(tables.dossiers)).mappings().all())
 
         (drop / "xa.csv").write_bytes(commune_csv(rows, "vni"))  # VNI: no converter, refused with the reason
         with pytest.raises(DataQualityError) as refused:
@@ -503,7 +506,7 @@ def test_an_undecodable_commune_export_is_refused_and_the_stored_dossiers_stay(
         assert "rule 'commune.encoding' failed on commune xa.csv (whole file)" in str(refused.value)
         assert "looks like VNI" in str(refused.value)
         with engine.connect() as connection:
-            after = pd.DataFrame(connection.execute(sa.select(warehouse.dossiers)).mappings().all())
+            after = pd.DataFrame(connection.execute(sa.select(tables.dossiers)).mappings().all())
         pd.testing.assert_frame_equal(before, after)
 
         # The catalogue server is down: a retriable error (Airflow retries the task), nothing stored.
@@ -511,6 +514,6 @@ def test_an_undecodable_commune_export_is_refused_and_the_stored_dossiers_stay(
             pipeline.extract(world.config, "catalogue")
         with engine.connect() as connection:
             states = connection.execute(
-                sa.select(warehouse.batches.c.state).where(warehouse.batches.c.source == "catalogue")
+                sa.select(tables.batches.c.state).where(tables.batches.c.source == "catalogue")
             ).scalars()
             assert list(states) == ["FAILED"]

@@ -10,12 +10,15 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from baocao import demo, pipeline, warehouse
-from baocao.config import load_config
-from simulators.legacy_sql import delete_hoso, seed_hoso
-from simulators.onestop.expected_results import tthc_results_total
-from simulators.onestop.generator import generate, write_registry_csv
-from transforms.canonical import LOCAL_TIMEZONE
+from baocao.core import tables
+from baocao.core.canonical import LOCAL_TIMEZONE
+from baocao.core.layouts.tthc import COUNT_COLUMNS
+from baocao.run import pipeline
+from baocao.run.config import load_config
+from baocao.simulators import demo
+from baocao.simulators.legacy_sql import delete_hoso, seed_hoso
+from baocao.simulators.onestop.expected_results import tthc_results_total
+from baocao.simulators.onestop.generator import generate, write_registry_csv
 
 MARIADB_ADMIN = "mysql+pymysql://root@127.0.0.1:3306/test"
 SOURCE_URL_ENV = "BAOCAO_TEST_LEGACY_DB_URL"
@@ -59,7 +62,7 @@ def test_legacy_database_source_with_vanishing_rows(
         [d for d in dataset.current_dossiers(cut) if not d.deleted], date(2026, 10, 15), date(2026, 11, 14)
     )
     total = pipeline.report_total(config, "TTHC_RESULTS", "2026-11")
-    assert {k: total[k] for k in warehouse.COUNT_COLUMNS} == {k: expected[k] for k in warehouse.COUNT_COLUMNS}
+    assert {k: total[k] for k in COUNT_COLUMNS} == {k: expected[k] for k in COUNT_COLUMNS}
 
     # A clerk deletes rows: nothing marks them, they simply vanish from the table.
     counted = [d for d in dataset.current_dossiers(cut) if not d.deleted and d.status.value != "CANCELLED"][:25]
@@ -68,9 +71,7 @@ def test_legacy_database_source_with_vanishing_rows(
     engine = pipeline.engine_for(config)
     with engine.connect() as connection:
         flagged = set(
-            connection.execute(
-                sa.select(warehouse.dossiers.c.code).where(warehouse.dossiers.c.deleted.is_(True))
-            ).scalars()
+            connection.execute(sa.select(tables.dossiers.c.code).where(tables.dossiers.c.deleted.is_(True))).scalars()
         )
     assert {d.code for d in counted} <= flagged
     pipeline.aggregate(config, "TTHC_RESULTS", "2026-11")

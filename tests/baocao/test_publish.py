@@ -14,12 +14,16 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from baocao import demo, ledger, pipeline, warehouse
-from baocao.config import Config, load_config
-from baocao.errors import DataQualityError, FatalError, RetriableError
-from connectors.central import CentralClient
-from simulators.central.server import RunningSandbox, start_in_thread
-from simulators.central.settings import Settings
+from baocao.connectors.central import CentralClient
+from baocao.core import tables
+from baocao.core.errors import DataQualityError, FatalError, RetriableError
+from baocao.core.settings import Config
+from baocao.run import pipeline
+from baocao.run.config import load_config
+from baocao.simulators import demo
+from baocao.simulators.central.server import RunningSandbox, start_in_thread
+from baocao.simulators.central.settings import Settings
+from baocao.storage import ledger, warehouse
 from tests import central_readback
 from tests.transforms.test_tthc_aggregation import DOSSIERS, REGISTRY
 
@@ -58,7 +62,7 @@ def world(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Mo
         config = load_config(config_path)
         engine = warehouse.connect(config.warehouse_url)
         with engine.begin() as connection:
-            connection.execute(sa.insert(warehouse.dossiers), DOSSIERS)
+            connection.execute(sa.insert(tables.dossiers), DOSSIERS)
         pipeline.aggregate(config, "TTHC_RESULTS", PERIOD)
         pipeline.validate_report(config, "TTHC_RESULTS", PERIOD)
         yield World(config, sandbox)
@@ -160,9 +164,9 @@ def test_a_failed_report_rule_blocks_publication(world: World) -> None:
     engine = pipeline.engine_for(world.config)
     with engine.begin() as connection:
         connection.execute(
-            sa.update(warehouse.report_tthc_rows)
-            .where(warehouse.report_tthc_rows.c.agency == "000.00.01.H99")
-            .values(resolved_late=warehouse.report_tthc_rows.c.resolved_late + 1)
+            sa.update(tables.report_tthc_rows)
+            .where(tables.report_tthc_rows.c.agency == "000.00.01.H99")
+            .values(resolved_late=tables.report_tthc_rows.c.resolved_late + 1)
         )
     with pytest.raises(DataQualityError) as caught:
         pipeline.validate_report(world.config, "TTHC_RESULTS", PERIOD)
@@ -176,9 +180,9 @@ def _attempt_outcomes(config: Config, submission: int) -> list[str]:
     with pipeline.engine_for(config).connect() as connection:
         return list(
             connection.execute(
-                sa.select(warehouse.submission_attempts.c.outcome)
-                .where(warehouse.submission_attempts.c.submission == submission)
-                .order_by(warehouse.submission_attempts.c.id)
+                sa.select(tables.submission_attempts.c.outcome)
+                .where(tables.submission_attempts.c.submission == submission)
+                .order_by(tables.submission_attempts.c.id)
             ).scalars()
         )
 

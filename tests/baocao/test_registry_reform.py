@@ -8,10 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from baocao.errors import ConfigurationError
-from baocao.periods import parse_period
-from baocao.registry import load_registry
-from transforms.tthc import assemble_tthc_report, reaggregate_onto_current_units
+from baocao.core.errors import ConfigurationError
+from baocao.core.periods import parse_period
+from baocao.core.registry import load_registry
+from baocao.transforms.tthc import assemble_tthc_report, reaggregate_onto_current_units
 
 # Đà Lạt (a district-level city) ends; ward Xuân Hương - Đà Lạt (unit 24781, Lâm Đồng) takes over.
 REGISTRY_CSV = """code,name,level,valid_from,valid_to,parent,block,successor,unit_code

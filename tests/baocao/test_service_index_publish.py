@@ -16,21 +16,22 @@ import pytest
 import requests
 from lxml import etree
 
-from baocao import ledger, pipeline
-from baocao.config import load_config
-from simulators.onestop.expected_results import (
+from baocao.core.canonical import LOCAL_TIMEZONE
+from baocao.run import pipeline
+from baocao.run.config import load_config
+from baocao.simulators.onestop.expected_results import (
     RESOLVED_EARLY,
     RESOLVED_ON_TIME,
     RESOLVED_TOTAL,
     period_instants,
     tthc_results_total,
 )
-from simulators.onestop.generator import generate
-from simulators.onestop.records import Channel, Status
-from simulators.onestop.server import Settings as OneStopSettings
+from baocao.simulators.onestop.generator import generate
+from baocao.simulators.onestop.records import Channel, Status
+from baocao.simulators.onestop.server import Settings as OneStopSettings
+from baocao.storage import ledger
+from baocao.transforms import render
 from tests.baocao.test_pipeline_e2e import SECRET, TOKEN, running
-from transforms import render
-from transforms.canonical import LOCAL_TIMEZONE
 
 PERIOD = "2026-Q3"
 START, END = date(2026, 7, 1), date(2026, 9, 30)

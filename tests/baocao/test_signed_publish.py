@@ -23,17 +23,21 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 from lxml import etree
 
-from baocao import demo, ledger, pipeline, warehouse
-from baocao.config import Config, load_config
-from baocao.errors import FatalError, RetriableError
-from simulators.central.document import parse_body
-from simulators.central.server import RunningSandbox, start_in_thread
-from simulators.central.settings import Settings
-from simulators.central.signatures import PinnedCertificateVerifier
+from baocao.core import tables
+from baocao.core.errors import FatalError, RetriableError
+from baocao.core.settings import Config
+from baocao.run import pipeline
+from baocao.run.config import load_config
+from baocao.simulators import demo
+from baocao.simulators.central.document import parse_body
+from baocao.simulators.central.server import RunningSandbox, start_in_thread
+from baocao.simulators.central.settings import Settings
+from baocao.simulators.central.signatures import PinnedCertificateVerifier
+from baocao.storage import ledger, warehouse
+from baocao.transforms import signing
 from tests import central_readback
 from tests.transforms.test_signing import Identity, make_identity
 from tests.transforms.test_tthc_aggregation import DOSSIERS, REGISTRY
-from transforms import signing
 
 TOKEN = "test-central-token"
 PERIOD = "2026-11"
@@ -178,7 +182,7 @@ def world(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Mo
         assert config.central.signing is not None and config.central.signing.kid == identity.signing_key.kid
         engine = warehouse.connect(config.warehouse_url)
         with engine.begin() as connection:
-            connection.execute(sa.insert(warehouse.dossiers), DOSSIERS)
+            connection.execute(sa.insert(tables.dossiers), DOSSIERS)
         pipeline.aggregate(config, "TTHC_RESULTS", PERIOD)
         pipeline.validate_report(config, "TTHC_RESULTS", PERIOD)
         yield World(config, sandbox, relay, identity, fmt)
@@ -187,7 +191,7 @@ def world(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Mo
 def _stored_signature(config: Config, submission: int) -> str | None:
     with pipeline.engine_for(config).connect() as connection:
         value = connection.execute(
-            sa.select(warehouse.submissions.c.signature).where(warehouse.submissions.c.id == submission)
+            sa.select(tables.submissions.c.signature).where(tables.submissions.c.id == submission)
         ).scalar_one()
     return None if value is None else str(value)
 
@@ -296,7 +300,7 @@ def test_an_existing_warehouse_gets_the_signature_column(warehouse_url: str) -> 
         old,
         *[
             sa.Column(column.name, column.type, primary_key=column.primary_key, nullable=column.nullable)
-            for column in warehouse.submissions.columns
+            for column in tables.submissions.columns
             if column.name != "signature"
         ],
     )

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from baocao import staging, warehouse
+from baocao.core import tables
+from baocao.storage import staging, warehouse
+from baocao.transforms.canonical import canonical_frame, canonical_record
 from tests.expectations.test_suites import good
-from transforms.canonical import canonical_frame, canonical_record
 
 
 def _stage(engine: sa.Engine, tmp_path: Path, batch: str, records: list[dict[str, object]]) -> Path:
@@ -25,7 +26,7 @@ def _stage(engine: sa.Engine, tmp_path: Path, batch: str, records: list[dict[str
 def _stored(engine: sa.Engine) -> dict[str, tuple[str, str]]:
     with engine.connect() as connection:
         rows = connection.execute(
-            sa.select(warehouse.dossiers.c.code, warehouse.dossiers.c.status, warehouse.dossiers.c.batch_id)
+            sa.select(tables.dossiers.c.code, tables.dossiers.c.status, tables.dossiers.c.batch_id)
         )
         return {code: (status, batch) for code, status, batch in rows}
 
@@ -65,7 +66,7 @@ def test_both_merge_paths_give_the_same_dossiers(
     assert inspector.get_pk_constraint("dossiers")["constrained_columns"] == ["code"]
     assert "ix_dossiers_received" in {index["name"] for index in inspector.get_indexes("dossiers")}
     with pytest.raises(sa.exc.IntegrityError), engine.begin() as connection:
-        connection.execute(sa.insert(warehouse.dossiers).values(code="d-0000", deleted=False, source="x", batch_id="x"))
+        connection.execute(sa.insert(tables.dossiers).values(code="d-0000", deleted=False, source="x", batch_id="x"))
     print(f"\n{engine.dialect.name}, initial_load_min_rows={initial_load_min_rows}: {len(stored)} dossiers stored")
 
 

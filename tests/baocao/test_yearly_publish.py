@@ -10,11 +10,16 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from baocao import demo, ledger, pipeline, yearly
-from baocao.config import Config, ReportType, load_config
-from baocao.errors import DataQualityError
-from simulators.central.server import RunningSandbox, start_in_thread
-from simulators.central.settings import Settings
+from baocao.core import tables
+from baocao.core.errors import DataQualityError
+from baocao.core.report import ReportType
+from baocao.core.settings import Config
+from baocao.run import pipeline, yearly
+from baocao.run.config import load_config
+from baocao.simulators import demo
+from baocao.simulators.central.server import RunningSandbox, start_in_thread
+from baocao.simulators.central.settings import Settings
+from baocao.storage import ledger
 from tests.transforms.test_egov_maturity import gia_lai_2019
 from tests.transforms.test_ict_ranking import LAM_DONG_2019
 
@@ -102,7 +107,7 @@ def test_a_broken_ranking_is_blocked_before_it_is_sent(setup: tuple[Config, Runn
     pipeline.validate_report(config, ReportType.ICT_RANKING, "2019")  # clean data passes
     with engine.begin() as connection:
         connection.execute(
-            sa.update(yearly.agency_scores).where(yearly.agency_scores.c.code == "000.00.10.H99").values(policy=-1)
+            sa.update(tables.agency_scores).where(tables.agency_scores.c.code == "000.00.10.H99").values(policy=-1)
         )
     with pytest.raises(DataQualityError, match="000.00.10.H99"):
         pipeline.validate_report(config, ReportType.ICT_RANKING, "2019")

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from baocao.errors import FatalError, RetriableError
-from connectors.catalogue_xml import (
+from baocao.connectors.catalogue_xml import (
     CatalogueError,
     XmlLimits,
     parse_catalogue,
@@ -19,7 +18,8 @@ from connectors.catalogue_xml import (
     read_catalogue_folder,
     read_catalogue_url,
 )
-from simulators.files import CatalogueEntry, catalogue_xml, sample_catalogue, write_catalogue_xml
+from baocao.core.errors import FatalError, RetriableError
+from baocao.simulators.files import CatalogueEntry, catalogue_xml, sample_catalogue, write_catalogue_xml
 
 GOOD = """<?xml version="1.0" encoding="UTF-8"?>
 <DanhMucTTHC>

@@ -7,13 +7,13 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from baocao.config import RetryPolicy, Secret, SourceConfig
-from baocao.errors import RetriableError
-from connectors.http import HttpClient
-from connectors.rest_onestop import OneStopClient
-from simulators.onestop.generator import Dataset, generate
-from simulators.onestop.server import Faults, RunningServer, Settings, start_in_thread
-from transforms.canonical import canonical_record, deduplicate_latest
+from baocao.connectors.http import HttpClient
+from baocao.connectors.rest_onestop import OneStopClient
+from baocao.core.errors import RetriableError
+from baocao.core.settings import RetryPolicy, Secret, SourceConfig
+from baocao.simulators.onestop.generator import Dataset, generate
+from baocao.simulators.onestop.server import Faults, RunningServer, Settings, start_in_thread
+from baocao.transforms.canonical import canonical_record, deduplicate_latest
 
 SECRET = "connector-test-secret"
 FAST_RETRIES = RetryPolicy(timeout_seconds=5, max_attempts=8, backoff_base_seconds=0.01, backoff_max_seconds=0.2)
@@ -123,7 +123,7 @@ def test_an_overlapping_incremental_pull_catches_late_commits(dataset: Dataset) 
     settings = Settings(client_id="baocao", client_secret=SECRET, commit_lag_seconds=lag.total_seconds())
     with start_in_thread(dataset, settings) as server:
         client = OneStopClient(source_for(server, page_size=1000), HttpClient("s", FAST_RETRIES))
-        from transforms.canonical import LOCAL_TIMEZONE
+        from baocao.core.canonical import LOCAL_TIMEZONE
 
         server.set_clock(first_cut.replace(tzinfo=LOCAL_TIMEZONE))
         first = {r["code"]: r for r in (canonical_record(x, {}, {}) for x in client.dossiers(None, first_cut))}

@@ -15,8 +15,7 @@ import pytest
 from openpyxl import Workbook
 from python_calamine import CalamineWorkbook
 
-from baocao.errors import RuleFailure
-from connectors.spreadsheets import (
+from baocao.connectors.spreadsheets import (
     CSV_FILE_RULES,
     CSV_ROW_RULES,
     WORKBOOK_ROW_RULES,
@@ -29,7 +28,9 @@ from connectors.spreadsheets import (
     read_ict_workbook,
     read_petition_csv,
 )
-from simulators.files import (
+from baocao.core.errors import RuleFailure
+from baocao.core.vietnamese import encode_text
+from baocao.simulators.files import (
     DEPARTMENT_SHEET,
     DISTRICT_SHEET,
     LAM_DONG_2019_COMMUNES,
@@ -45,7 +46,6 @@ from simulators.files import (
     write_ict_workbook,
     write_petition_csv,
 )
-from transforms.vietnamese import encode_text
 
 SCORES = ("infrastructure", "human_resources", "applications", "policy")
 

@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-import connectors.sql_legacy as sql_legacy
-from baocao.errors import ConfigurationError, FatalError, RetriableError
-from connectors.sql_legacy import HOSO_FIELD_MAP, HOSO_VALUE_MAPS, LegacySqlSource, reconcile
-from simulators.legacy_sql import (
+import baocao.connectors.sql_legacy as sql_legacy
+from baocao.connectors.sql_legacy import HOSO_FIELD_MAP, HOSO_VALUE_MAPS, LegacySqlSource, reconcile
+from baocao.core.canonical import Col
+from baocao.core.errors import ConfigurationError, FatalError, RetriableError
+from baocao.simulators.legacy_sql import (
     CHANNEL_CODES,
     PERSONAL_COLUMNS,
     STATUS_CODES,
@@ -26,9 +27,9 @@ from simulators.legacy_sql import (
     seed_hoso,
     update_hoso,
 )
-from simulators.onestop.generator import Dataset, generate
-from simulators.onestop.records import LOCAL_TIMEZONE, Dossier, Status
-from transforms.canonical import Col, canonical_record
+from baocao.simulators.onestop.generator import Dataset, generate
+from baocao.simulators.onestop.records import LOCAL_TIMEZONE, Dossier, Status
+from baocao.transforms.canonical import canonical_record
 
 MARIADB_ADMIN_URL = os.environ.get("BAOCAO_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306/test")
 

@@ -7,10 +7,13 @@ from pathlib import Path
 
 import requests
 
-from baocao import demo, ledger, pipeline
-from baocao.config import load_config
-from baocao.periods import parse_period
-from transforms.canonical import LOCAL_TIMEZONE
+from baocao.core import tables
+from baocao.core.canonical import LOCAL_TIMEZONE
+from baocao.core.periods import parse_period
+from baocao.run import pipeline
+from baocao.run.config import load_config
+from baocao.simulators import demo
+from baocao.storage import ledger
 
 PERIOD = parse_period("2026-10")
 
@@ -67,7 +70,7 @@ def test_a_fatal_error_fails_the_dag_without_retrying(tmp_path: Path) -> None:
 def test_the_correction_dag_sends_version_two_after_logging_its_diff(tmp_path: Path) -> None:
     import sqlalchemy as sa
 
-    from baocao import warehouse
+    from baocao.storage import warehouse
 
     cut_off = datetime.combine(PERIOD.end + timedelta(days=1), time(2, 0), tzinfo=LOCAL_TIMEZONE)
     with demo.environment(tmp_path / "work", volume=1500, fmt="xml") as env:
@@ -75,7 +78,7 @@ def test_the_correction_dag_sends_version_two_after_logging_its_diff(tmp_path: P
         assert demo.airflow_dags_test(env, "tthc_results", cut_off, conf) == 0
         config = load_config(env.config_path)
         engine = warehouse.connect(config.warehouse_url)
-        d = warehouse.dossiers.c
+        d = tables.dossiers.c
         with engine.begin() as connection:
             on_time = connection.execute(
                 sa.select(d.code, d.due_at)
@@ -89,7 +92,7 @@ def test_the_correction_dag_sends_version_two_after_logging_its_diff(tmp_path: P
             ).one()
             # The department's system corrects the finishing time: it was an hour past the deadline.
             connection.execute(
-                sa.update(warehouse.dossiers)
+                sa.update(tables.dossiers)
                 .where(d.code == on_time.code)
                 .values(finished_at=on_time.due_at + timedelta(hours=1))
             )

@@ -27,10 +27,14 @@ import requests
 import sqlalchemy as sa
 import uvicorn
 
-from baocao import demo, ledger, pipeline, warehouse
-from baocao.config import Config, load_config
-from simulators.central import create_app
-from simulators.central.settings import Settings
+from baocao.core import tables
+from baocao.core.settings import Config
+from baocao.run import pipeline
+from baocao.run.config import load_config
+from baocao.simulators import demo
+from baocao.simulators.central import create_app
+from baocao.simulators.central.settings import Settings
+from baocao.storage import ledger, warehouse
 from tests import central_readback
 from tests.transforms.test_tthc_aggregation import DOSSIERS, REGISTRY
 
@@ -250,7 +254,7 @@ def load_dossiers(config: Config) -> None:
     """The hand-computed dossiers, aggregated and checked for the base period."""
     engine = pipeline.engine_for(config)
     with engine.begin() as connection:
-        connection.execute(sa.insert(warehouse.dossiers), DOSSIERS)
+        connection.execute(sa.insert(tables.dossiers), DOSSIERS)
     pipeline.aggregate(config, REPORT, BASE_PERIOD)
     pipeline.validate_report(config, REPORT, BASE_PERIOD)
 
@@ -259,7 +263,7 @@ def copy_report_rows(config: Config, periods: Iterable[str]) -> None:
     """The base period's (sound) report rows stored again under other periods, so that each period
     has a report to render: many distinct submissions without generating dossiers for each month."""
     engine = pipeline.engine_for(config)
-    table = warehouse.report_tthc_rows
+    table = tables.report_tthc_rows
     with engine.connect() as connection:
         base = [
             dict(row) for row in connection.execute(sa.select(table).where(table.c.period_id == BASE_PERIOD)).mappings()
@@ -287,9 +291,9 @@ def attempt_outcomes(config: Config, submission: int) -> list[str]:
     with pipeline.engine_for(config).connect() as connection:
         return list(
             connection.execute(
-                sa.select(warehouse.submission_attempts.c.outcome)
-                .where(warehouse.submission_attempts.c.submission == submission)
-                .order_by(warehouse.submission_attempts.c.id)
+                sa.select(tables.submission_attempts.c.outcome)
+                .where(tables.submission_attempts.c.submission == submission)
+                .order_by(tables.submission_attempts.c.id)
             ).scalars()
         )
 
@@ -358,7 +362,7 @@ def pulling_world(folder: Path, volume: int = 1500) -> Iterator[PullingWorld]:
         env.start(
             "onestop-simulator",
             [
-                "simulators.onestop",
+                "baocao.simulators.onestop",
                 "--host=127.0.0.1",
                 f"--port={port}",
                 "--seed=11",

@@ -25,9 +25,10 @@ from typing import Any
 import pytest
 import requests
 
-from baocao import ledger, pipeline
-from baocao.errors import RetriableError
-from connectors.central import CentralClient
+from baocao.connectors.central import CentralClient
+from baocao.core.errors import RetriableError
+from baocao.run import pipeline
+from baocao.storage import ledger
 from tests.delivery import workers
 from tests.delivery.conftest import Spawner
 from tests.delivery.support import (

@@ -21,8 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from baocao import ledger, pipeline
-from baocao.faults import AFTER_ANSWER, BEFORE_POST, CRASH_AT_ENV, crash_point
+from baocao.run import pipeline
+from baocao.run.faults import AFTER_ANSWER, BEFORE_POST, CRASH_AT_ENV, crash_point
+from baocao.storage import ledger
 from tests.delivery import workers
 from tests.delivery.conftest import Child, Spawner
 from tests.delivery.support import (

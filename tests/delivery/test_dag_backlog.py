@@ -9,12 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from baocao import demo, ledger, pipeline
-from baocao.config import load_config
-from baocao.errors import RetriableError
-from baocao.periods import parse_period
+from baocao.core.canonical import LOCAL_TIMEZONE
+from baocao.core.errors import RetriableError
+from baocao.core.periods import parse_period
+from baocao.run import pipeline
+from baocao.run.config import load_config
+from baocao.simulators import demo
+from baocao.storage import ledger
 from tests.delivery.support import REPORT, ledger_rows, pulling_world
-from transforms.canonical import LOCAL_TIMEZONE
 
 BACKLOG = ("2026-08", "2026-09")
 PERIOD = parse_period("2026-10")

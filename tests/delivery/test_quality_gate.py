@@ -19,11 +19,13 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from baocao import demo, ledger, warehouse
-from baocao.config import load_config
-from baocao.periods import parse_period
+from baocao.core import tables
+from baocao.core.canonical import LOCAL_TIMEZONE
+from baocao.core.periods import parse_period
+from baocao.run.config import load_config
+from baocao.simulators import demo
+from baocao.storage import ledger, warehouse
 from tests.delivery.support import PullingWorld, pulling_world, run_cli
-from transforms.canonical import LOCAL_TIMEZONE
 
 PERIOD = parse_period("2026-10")
 RULE = "resolved_total = resolved_early + resolved_on_time + resolved_late"
@@ -47,7 +49,7 @@ class Gate:
 
     def tampered_row(self) -> dict[str, Any]:
         engine = warehouse.connect(load_config(self.config_path).warehouse_url)
-        table = warehouse.report_tthc_rows
+        table = tables.report_tthc_rows
         with engine.connect() as connection:
             rows = [
                 dict(row)

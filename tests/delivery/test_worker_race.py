@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from baocao import ledger, pipeline
+from baocao.run import pipeline
+from baocao.storage import ledger
 from tests.delivery import workers
 from tests.delivery.conftest import Spawner
 from tests.delivery.support import REPORT, SECRETS_ENV, World, copy_report_rows, make_world, months

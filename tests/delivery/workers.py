@@ -19,10 +19,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from baocao import ledger, pipeline
-from baocao.config import load_config
-from baocao.errors import BaocaoError, RetriableError
-from baocao.faults import CRASH_AT_ENV
+from baocao.core.errors import BaocaoError, RetriableError
+from baocao.run import pipeline
+from baocao.run.config import load_config
+from baocao.run.faults import CRASH_AT_ENV
+from baocao.storage import ledger
 
 
 def noop() -> None:
@@ -98,5 +99,5 @@ def forkserver() -> multiprocessing.context.ForkServerContext:
     pytest that script imports pytest, so pytest is preloaded too, or each child would pay for it.
     """
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["baocao.pipeline", "tests.delivery.workers", "pytest"])
+    context.set_forkserver_preload(["baocao.run.pipeline", "tests.delivery.workers", "pytest"])
     return context

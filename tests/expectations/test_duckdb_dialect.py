@@ -9,7 +9,7 @@ import duckdb
 import sqlalchemy as sa
 from duckdb_engine import Dialect as DuckDBDialect
 
-from expectations import duckdb_dialect
+from baocao.expectations import duckdb_dialect
 
 
 def _engine(tmp_path: Path) -> sa.Engine:

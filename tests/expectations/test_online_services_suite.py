@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from expectations import online_services
-from expectations.runner import Outcome, SuiteRunner
+from baocao.core.layouts.online_services import Kind
+from baocao.expectations import online_services
+from baocao.expectations.runner import Outcome, SuiteRunner
+from baocao.transforms.online_services import assemble_online_services
 from tests.transforms.test_online_services import COMMUNE, DEPARTMENT, OCTOBER, SILENT, UNLISTED, hand_rows
-from transforms.online_services import Kind, assemble_online_services
 
 
 def _check(tmp_path: Path, report: pd.DataFrame) -> Outcome:

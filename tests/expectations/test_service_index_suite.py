@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from expectations import service_index
-from expectations.runner import Outcome, SuiteRunner
+from baocao.expectations import service_index
+from baocao.expectations.runner import Outcome, SuiteRunner
+from baocao.transforms.service_index import assemble_service_index
 from tests.transforms.test_service_index import DEPARTMENT, LEGACY, PROVINCE, Q3, RULESET, hand_inputs
-from transforms.service_index import assemble_service_index
 
 
 def _check(tmp_path: Path, report: pd.DataFrame) -> Outcome:

@@ -8,13 +8,14 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
-from baocao import staging, warehouse
-from baocao.periods import parse_period
-from expectations import dossiers, tthc_report
-from expectations.runner import Outcome, SuiteRunner
+from baocao.core import tables
+from baocao.core.periods import parse_period
+from baocao.expectations import dossiers, tthc_report
+from baocao.expectations.runner import Outcome, SuiteRunner
+from baocao.storage import staging, warehouse
+from baocao.transforms.canonical import canonical_frame, canonical_record
+from baocao.transforms.tthc import assemble_tthc_report
 from tests.transforms.test_tthc_aggregation import REGISTRY, _grouped
-from transforms.canonical import canonical_frame, canonical_record
-from transforms.tthc import assemble_tthc_report
 
 
 def _staged(tmp_path: Path, records: list[dict[str, object]]) -> Path:
@@ -150,7 +151,7 @@ def test_merge_keeps_the_stored_version_when_an_update_is_quarantined(tmp_path: 
         assert warehouse.merge_batch(engine, batch, staged) == (0 if status == "NONSENSE" else 1)
         assert not staged.exists()
     with engine.connect() as connection:
-        assert connection.execute(sa.select(warehouse.dossiers.c.status)).scalar_one() == "PROCESSING"
+        assert connection.execute(sa.select(tables.dossiers.c.status)).scalar_one() == "PROCESSING"
     assert warehouse.batch_summary(engine, "b2")["quarantined"] == 1
 
 
@@ -185,7 +186,7 @@ def test_repeated_codes_are_named_once_each_with_their_copies(tmp_path: Path) ->
 
 
 def test_more_repeated_codes_than_can_be_listed_hold_the_batch_back(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from expectations import unique_in_batch
+    from baocao.expectations import unique_in_batch
 
     monkeypatch.setattr(unique_in_batch, "FETCH_LIMIT", 3)
     staged = _staged(tmp_path, [good(f"d-{n}") for n in range(4) for _ in range(2)])

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from expectations import egov_maturity, ict_ranking
-from expectations.runner import Outcome, SuiteRunner
+from baocao.expectations import egov_maturity, ict_ranking
+from baocao.expectations.runner import Outcome, SuiteRunner
+from baocao.transforms.egov_maturity import assemble_egov_maturity
+from baocao.transforms.ict_ranking import assemble_ict_ranking
 from tests.transforms.test_egov_maturity import gia_lai_2019
 from tests.transforms.test_ict_ranking import LAM_DONG_2019, YEAR_2019
-from transforms.egov_maturity import assemble_egov_maturity
-from transforms.ict_ranking import assemble_ict_ranking
 
 D = Decimal
 

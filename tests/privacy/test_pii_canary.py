@@ -17,11 +17,11 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from baocao import demo
-from baocao.config import load_config
-from baocao.periods import parse_period
-from connectors.rest_onestop import OneStopClient
-from transforms.canonical import LOCAL_TIMEZONE
+from baocao.connectors.rest_onestop import OneStopClient
+from baocao.core.canonical import LOCAL_TIMEZONE
+from baocao.core.periods import parse_period
+from baocao.run.config import load_config
+from baocao.simulators import demo
 
 PERIOD = parse_period("2026-10")
 QUARTER = "2026-Q3"

@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from connectors.catalogue_xml import read_catalogue_file, read_catalogue_url
-from simulators.central.document import parse_body, validate_schema
-from transforms.render import validate_xml
+from baocao.connectors.catalogue_xml import read_catalogue_file, read_catalogue_url
+from baocao.simulators.central.document import parse_body, validate_schema
+from baocao.transforms.render import validate_xml
 
 
 def catalogue_file(path: str) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.spreadsheets import read_commune_csv, read_egov_workbook, read_ict_workbook, read_petition_csv
+from baocao.connectors.spreadsheets import read_commune_csv, read_egov_workbook, read_ict_workbook, read_petition_csv
 
 
 def ict_workbook(path: str) -> Any:

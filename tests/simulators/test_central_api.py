@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from simulators.central import RunningSandbox, start_in_thread
+from baocao.simulators.central import RunningSandbox, start_in_thread
 from tests.simulators.central_support import (
     JSON,
     OTHER_TOKEN,

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import requests
 
-from simulators.central import RunningSandbox, start_in_thread
-from simulators.central.periods import PeriodError, period_window
-from simulators.central.rules import percent, score_sum
+from baocao.simulators.central import RunningSandbox, start_in_thread
+from baocao.simulators.central.periods import PeriodError, period_window
+from baocao.simulators.central.rules import percent, score_sum
 from tests.simulators.central_support import (
     JSON,
     XML,

@@ -25,7 +25,8 @@ from cryptography.hazmat.primitives import serialization
 from lxml import etree
 from signxml import CanonicalizationMethod, DigestAlgorithm, SignatureMethod, XMLSigner
 
-from simulators.central import RunningSandbox, start_in_thread
+from baocao.simulators.central import RunningSandbox, start_in_thread
+from baocao.transforms import signing
 from tests.simulators.central_support import (
     JSON,
     OTHER_SENDER,
@@ -39,7 +40,6 @@ from tests.simulators.central_support import (
     tthc_document,
 )
 from tests.transforms.test_signing import Identity, KeyKind, make_identity
-from transforms import signing
 
 DS_NAMESPACE = "http://www.w3.org/2000/09/xmldsig#"
 DS = "{" + DS_NAMESPACE + "}"
@@ -404,7 +404,7 @@ def test_a_one_byte_change_anywhere_in_a_signed_json_body_or_its_jws_is_refused(
 
 
 def test_the_pinned_certificate_is_in_the_settings_json_for_workers(central: Central, tmp_path: Path) -> None:
-    from simulators.central import Settings
+    from baocao.simulators.central import Settings
 
     settings = settings_for(
         f"sqlite:///{tmp_path / 'c.db'}",
@@ -424,9 +424,9 @@ def test_the_pinned_certificate_is_in_the_settings_json_for_workers(central: Cen
 def test_a_pinned_certificate_out_of_its_validity_is_refused() -> None:
     from datetime import UTC, datetime, timedelta
 
-    from simulators.central import Settings
-    from simulators.central.document import parse_body
-    from simulators.central.signatures import PinnedCertificateVerifier
+    from baocao.simulators.central import Settings
+    from baocao.simulators.central.document import parse_body
+    from baocao.simulators.central.signatures import PinnedCertificateVerifier
 
     expired = make_identity("ec", valid_from=datetime.now(UTC) - timedelta(days=60), days=30)
     verifier = PinnedCertificateVerifier(

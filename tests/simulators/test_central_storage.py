@@ -18,8 +18,8 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from simulators.central import RunningSandbox, Settings, start_in_thread
-from simulators.central.storage import Claimed, Storage, create_database_engine
+from baocao.simulators.central import RunningSandbox, Settings, start_in_thread
+from baocao.simulators.central.storage import Claimed, Storage, create_database_engine
 from tests.simulators.central_support import (
     JSON,
     SENDER,
@@ -176,7 +176,7 @@ def test_postgresql_storage_with_two_instances(postgres_schema: str) -> None:
 
 def _serve(tmp_path: Path, *extra: str) -> tuple[subprocess.Popen[str], str]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "simulators.central", "--port", "0", "--log-level", "warning",
+        [sys.executable, "-m", "baocao.simulators.central", "--port", "0", "--log-level", "warning",
          "--database-url", f"sqlite:///{tmp_path / 'cli.sqlite3'}", "--sender", f"{TOKEN}={SENDER}", *extra],
         stdout=subprocess.PIPE,
         text=True,

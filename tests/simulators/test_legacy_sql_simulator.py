@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from simulators.legacy_sql import (
+from baocao.simulators.legacy_sql import (
     CHANNEL_CODES,
     STATUS_CODES,
     advance_hoso,
@@ -17,8 +17,8 @@ from simulators.legacy_sql import (
     seed_hoso,
     update_hoso,
 )
-from simulators.onestop.generator import Dataset, generate
-from simulators.onestop.records import LOCAL_TIMEZONE, Status
+from baocao.simulators.onestop.generator import Dataset, generate
+from baocao.simulators.onestop.records import LOCAL_TIMEZONE, Status
 
 SEEDED_AT = datetime(2026, 10, 20, 12, 0, tzinfo=LOCAL_TIMEZONE)
 SECTION_2_COLUMNS = {

@@ -10,8 +10,8 @@ from decimal import Decimal
 
 import pytest
 
-from simulators.onestop.expected_results import COUNT_COLUMNS, TTHC_RESULTS_COLUMNS, on_time_rate
-from simulators.onestop.generator import (
+from baocao.simulators.onestop.expected_results import COUNT_COLUMNS, TTHC_RESULTS_COLUMNS, on_time_rate
+from baocao.simulators.onestop.generator import (
     LAM_DONG_2019,
     LAM_DONG_2019_PERIOD_END,
     LAM_DONG_2019_PERIOD_START,
@@ -20,7 +20,7 @@ from simulators.onestop.generator import (
     generate_calibrated,
     local_instant,
 )
-from simulators.onestop.records import LOCAL_TIMEZONE, Channel, Dossier, Status
+from baocao.simulators.onestop.records import LOCAL_TIMEZONE, Channel, Dossier, Status
 
 PERIOD_START = date(2026, 1, 15)
 PERIOD_END = date(2026, 5, 14)

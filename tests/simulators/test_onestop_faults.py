@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from simulators.onestop.generator import Dataset, generate
-from simulators.onestop.server import Endpoint, Faults, Settings, TruncationStyle, start_in_thread
+from baocao.simulators.onestop.generator import Dataset, generate
+from baocao.simulators.onestop.server import Endpoint, Faults, Settings, TruncationStyle, start_in_thread
 
 CLIENT_ID = "baocao-test"
 CLIENT_SECRET = "not-a-real-secret"

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from simulators.onestop.expected_results import tthc_results_total
-from simulators.onestop.generator import Dataset, generate, local_instant, write_registry_csv
-from simulators.onestop.records import LOCAL_TIMEZONE, Channel, Level, OnlineType, Status
+from baocao.simulators.onestop.expected_results import tthc_results_total
+from baocao.simulators.onestop.generator import Dataset, generate, local_instant, write_registry_csv
+from baocao.simulators.onestop.records import LOCAL_TIMEZONE, Channel, Level, OnlineType, Status
 
 PERIOD_START = date(2026, 1, 15)
 PERIOD_END = date(2026, 5, 14)

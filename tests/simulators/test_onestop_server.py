@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 import requests
 
-from simulators.onestop.generator import Dataset, generate
-from simulators.onestop.records import LOCAL_TIMEZONE, Dossier
-from simulators.onestop.server import RunningServer, Settings, start_in_thread
+from baocao.simulators.onestop.generator import Dataset, generate
+from baocao.simulators.onestop.records import LOCAL_TIMEZONE, Dossier
+from baocao.simulators.onestop.server import RunningServer, Settings, start_in_thread
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CLIENT_ID = "baocao-test"
@@ -393,7 +393,7 @@ def test_command_line_serves_and_shuts_down_cleanly(tmp_path: Path) -> None:
     command = [
         sys.executable,
         "-m",
-        "simulators.onestop",
+        "baocao.simulators.onestop",
         "--port",
         "0",
         "--volume",

@@ -7,7 +7,7 @@ from datetime import datetime
 
 import pytest
 
-from transforms.canonical import canonical_frame, canonical_record, deduplicate_latest
+from baocao.transforms.canonical import canonical_frame, canonical_record, deduplicate_latest
 
 VENDOR_B = {  # another vendor's dialect of the same API: configuration only
     "code": "ma_ho_so",

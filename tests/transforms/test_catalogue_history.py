@@ -8,12 +8,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from baocao import warehouse
-from baocao.periods import Period, parse_period
+from baocao.core import tables
+from baocao.core.canonical import LOCAL_TIMEZONE
+from baocao.core.periods import Period, parse_period
+from baocao.storage import warehouse
+from baocao.transforms.online_services import online_services_query
+from baocao.transforms.service_index import ruleset_for, service_index_query
 from tests.transforms.test_online_services import dossier, procedure
-from transforms.canonical import LOCAL_TIMEZONE
-from transforms.online_services import online_services_query
-from transforms.service_index import ruleset_for, service_index_query
 
 AGENCY = "000.00.01.H99"
 SEPTEMBER, OCTOBER, NOVEMBER, DECEMBER = (parse_period(f"2026-{m:02d}", "CALENDAR") for m in (9, 10, 11, 12))
@@ -43,7 +44,7 @@ def _offered_online(engine: sa.Engine, period: Period) -> tuple[int, int]:
 
 
 def _history(engine: sa.Engine) -> list[tuple[Any, ...]]:
-    h = warehouse.procedure_history.c
+    h = tables.procedure_history.c
     with engine.connect() as connection:
         rows = connection.execute(
             sa.select(h.code, h.online_type, h.valid_from, h.valid_to).order_by(h.code, h.valid_from)
@@ -55,7 +56,7 @@ def test_each_period_counts_the_catalogue_its_cut_off_found(warehouse_url: str) 
     engine = warehouse.connect(warehouse_url)
     with engine.begin() as connection:
         connection.execute(
-            sa.insert(warehouse.dossiers),
+            sa.insert(tables.dossiers),
             [
                 dossier("d-oct", AGENCY, "X", "ONLINE", "2026-10-20 08:00"),
                 dossier("d-nov", AGENCY, "Z", "ONLINE", "2026-11-20 08:00"),
@@ -88,11 +89,11 @@ def test_each_period_counts_the_catalogue_its_cut_off_found(warehouse_url: str) 
     ]
     with engine.connect() as connection:
         imports = connection.execute(
-            sa.select(warehouse.catalogue_imports.c.imported_at, warehouse.catalogue_imports.c.entries).order_by(
-                warehouse.catalogue_imports.c.imported_at
+            sa.select(tables.catalogue_imports.c.imported_at, tables.catalogue_imports.c.entries).order_by(
+                tables.catalogue_imports.c.imported_at
             )
         ).all()
-        current = connection.execute(sa.select(warehouse.procedures.c.code).order_by("code")).scalars().all()
+        current = connection.execute(sa.select(tables.procedures.c.code).order_by("code")).scalars().all()
     assert [tuple(row) for row in imports] == [(FIRST, 2), (SECOND, 2), (UNCHANGED, 2)]
     assert current == ["X", "Z"]  # `procedures` stays the catalogue as published now
     engine.dispose()
@@ -114,7 +115,7 @@ def test_a_catalogue_stored_before_the_history_existed_becomes_its_first_version
     # A warehouse of an earlier version: the catalogue in `procedures`, no history, no imports.
     with engine.begin() as connection:
         connection.execute(
-            sa.insert(warehouse.procedures), [procedure("X", AGENCY, "FULL"), procedure("Y", AGENCY, "NONE")]
+            sa.insert(tables.procedures), [procedure("X", AGENCY, "FULL"), procedure("Y", AGENCY, "NONE")]
         )
     engine.dispose()
     before = datetime.now(LOCAL_TIMEZONE).replace(tzinfo=None)

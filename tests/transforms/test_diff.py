@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from transforms import diff
+from baocao.transforms import diff
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "simulators" / "central_examples"
 

@@ -10,10 +10,11 @@ import pandas as pd
 import pytest
 from lxml import etree
 
-from baocao.periods import parse_period
-from transforms import render
-from transforms.canonical import LOCAL_TIMEZONE
-from transforms.egov_maturity import (
+from baocao.core.canonical import LOCAL_TIMEZONE
+from baocao.core.periods import parse_period
+from baocao.core.report import Completeness
+from baocao.transforms import render
+from baocao.transforms.egov_maturity import (
     AGENCY_COLUMNS,
     INPUT_COLUMNS,
     SUMMARY_COLUMNS,
@@ -22,8 +23,7 @@ from transforms.egov_maturity import (
     egov_json_body,
     egov_xml_body,
 )
-from transforms.ict_ranking import ScoreInputError
-from transforms.tthc import Completeness
+from baocao.transforms.ict_ranking import ScoreInputError
 
 YEAR_2019 = parse_period("2019", "CALENDAR")
 D = Decimal

@@ -10,10 +10,11 @@ import pandas as pd
 import pytest
 from lxml import etree
 
-from baocao.periods import parse_period
-from transforms import render
-from transforms.canonical import LOCAL_TIMEZONE
-from transforms.ict_ranking import (
+from baocao.core.canonical import LOCAL_TIMEZONE
+from baocao.core.periods import parse_period
+from baocao.core.report import Completeness
+from baocao.transforms import render
+from baocao.transforms.ict_ranking import (
     INPUT_COLUMNS,
     REPORT_COLUMNS,
     ScoreInputError,
@@ -21,7 +22,6 @@ from transforms.ict_ranking import (
     ict_json_body,
     ict_xml_body,
 )
-from transforms.tthc import Completeness
 
 YEAR_2019 = parse_period("2019", "CALENDAR")
 D = Decimal

@@ -17,22 +17,21 @@ import pytest
 import sqlalchemy as sa
 from lxml import etree
 
-from baocao import warehouse
-from baocao.periods import Period, parse_period
-from tests.catalogue_fixture import reset_catalogue
-from transforms import render
-from transforms.canonical import LOCAL_TIMEZONE
-from transforms.online_services import (
-    COUNT_COLUMNS,
-    REPORT_COLUMNS,
-    Kind,
+from baocao.core import tables
+from baocao.core.canonical import LOCAL_TIMEZONE
+from baocao.core.layouts.online_services import COUNT_COLUMNS, REPORT_COLUMNS, Kind
+from baocao.core.periods import Period, parse_period
+from baocao.core.report import Completeness
+from baocao.storage import warehouse
+from baocao.transforms import render
+from baocao.transforms.online_services import (
     assemble_online_services,
     online_json_body,
     online_services_query,
     online_xml_body,
     percent,
 )
-from transforms.tthc import Completeness
+from tests.catalogue_fixture import reset_catalogue
 
 OCTOBER = parse_period("2026-10", "CALENDAR")
 DEPARTMENT = "000.00.01.H99"  # full catalogue, every edge
@@ -154,8 +153,8 @@ def grouped(url: str, period: Period, procedures: list[dict[str, Any]], dossiers
     engine = warehouse.connect(url)
     reset_catalogue(engine, procedures)
     with engine.begin() as connection:
-        connection.execute(sa.delete(warehouse.dossiers))
-        connection.execute(sa.insert(warehouse.dossiers), dossiers)
+        connection.execute(sa.delete(tables.dossiers))
+        connection.execute(sa.insert(tables.dossiers), dossiers)
         rows = connection.execute(online_services_query(period)).mappings().all()
     engine.dispose()
     return pd.DataFrame([dict(row) for row in rows])

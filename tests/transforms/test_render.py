@@ -10,11 +10,12 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from baocao.periods import parse_period
+from baocao.core.canonical import LOCAL_TIMEZONE
+from baocao.core.periods import parse_period
+from baocao.core.report import Completeness
+from baocao.transforms import render
+from baocao.transforms.tthc import assemble_tthc_report
 from tests.transforms.test_tthc_aggregation import REGISTRY, _grouped
-from transforms import render
-from transforms.canonical import LOCAL_TIMEZONE
-from transforms.tthc import Completeness, assemble_tthc_report
 
 SHARED_SPECS = Path(__file__).resolve().parents[3] / "shared" / "specs"
 OWN_SCHEMAS = Path(__file__).resolve().parents[2] / "transforms" / "schemas"

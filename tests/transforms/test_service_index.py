@@ -19,22 +19,20 @@ import sqlalchemy as sa
 import yaml
 from lxml import etree
 
-from baocao import warehouse
-from baocao.periods import Period, parse_period
-from simulators.central.document import Style, canonical_document, parse_body, validate_schema
-from simulators.central.model import build_submission
-from simulators.central.rules import check_business_rules
-from tests.catalogue_fixture import reset_catalogue
-from transforms import render
-from transforms.canonical import LOCAL_TIMEZONE
-from transforms.service_index import (
+from baocao.core import tables
+from baocao.core.canonical import LOCAL_TIMEZONE
+from baocao.core.layouts.service_index import REPORT_COLUMNS, Kind, Line, ZeroDenominator
+from baocao.core.periods import Period, parse_period
+from baocao.core.report import Completeness
+from baocao.simulators.central.document import Style, canonical_document, parse_body, validate_schema
+from baocao.simulators.central.model import build_submission
+from baocao.simulators.central.rules import check_business_rules
+from baocao.storage import warehouse
+from baocao.transforms import render
+from baocao.transforms.service_index import (
     MEASURES,
-    REPORT_COLUMNS,
-    Kind,
-    Line,
     MetricRule,
     RulesetError,
-    ZeroDenominator,
     assemble_service_index,
     input_columns,
     load_ruleset,
@@ -45,7 +43,7 @@ from transforms.service_index import (
     service_index_xml_body,
     shipped_rulesets,
 )
-from transforms.tthc import Completeness
+from tests.catalogue_fixture import reset_catalogue
 
 Q3 = parse_period("2026-Q3", "CALENDAR")
 PROVINCE = "000.00.00.H99"
@@ -424,8 +422,8 @@ def grouped(url: str, period: Period = Q3) -> pd.DataFrame:
     engine = warehouse.connect(url)
     reset_catalogue(engine, PROCEDURES)
     with engine.begin() as connection:
-        connection.execute(sa.delete(warehouse.dossiers))
-        connection.execute(sa.insert(warehouse.dossiers), DOSSIERS)
+        connection.execute(sa.delete(tables.dossiers))
+        connection.execute(sa.insert(tables.dossiers), DOSSIERS)
         rows = connection.execute(service_index_query(period, RULESET)).mappings().all()
     engine.dispose()
     return pd.DataFrame([dict(row) for row in rows])

@@ -16,22 +16,21 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from baocao import warehouse
-from baocao.periods import Period, parse_period
-from baocao.registry import Registry, parse_registry
-from tests.catalogue_fixture import reset_catalogue
-from tests.transforms.test_service_index import dossier, metrics_of, procedure
-from transforms.service_index import (
-    AGENCY,
-    DOSSIERS_IN_PERIOD,
-    Kind,
+from baocao.core import tables
+from baocao.core.layouts.service_index import AGENCY, DOSSIERS_IN_PERIOD, Kind
+from baocao.core.periods import Period, parse_period
+from baocao.core.registry import Registry, parse_registry
+from baocao.storage import warehouse
+from baocao.transforms.service_index import (
     assemble_service_index,
     input_columns,
     onto_units,
     ruleset_for,
     service_index_query,
 )
-from transforms.tthc import completeness, moved_units
+from baocao.transforms.tthc import completeness, moved_units
+from tests.catalogue_fixture import reset_catalogue
+from tests.transforms.test_service_index import dossier, metrics_of, procedure
 
 Q2 = parse_period("2026-Q2", "CALENDAR")
 Q3 = parse_period("2026-Q3", "CALENDAR")
@@ -186,10 +185,10 @@ def query_rows(url: str, period: Period) -> pd.DataFrame:
     engine = warehouse.connect(url)
     reset_catalogue(engine, PROCEDURES)
     with engine.begin() as connection:
-        for table in (warehouse.dossiers, warehouse.petitions):
+        for table in (tables.dossiers, tables.petitions):
             connection.execute(sa.delete(table))
-        connection.execute(sa.insert(warehouse.dossiers), DOSSIERS)
-        connection.execute(sa.insert(warehouse.petitions), PETITIONS)
+        connection.execute(sa.insert(tables.dossiers), DOSSIERS)
+        connection.execute(sa.insert(tables.petitions), PETITIONS)
         rows = connection.execute(service_index_query(period, RULESET, petition_sources=[SOURCE])).mappings().all()
     engine.dispose()
     return pd.DataFrame([dict(row) for row in rows])
@@ -316,10 +315,10 @@ def test_a_merged_agencys_dossier_uses_its_successors_catalogue_entry(warehouse_
     engine = warehouse.connect(warehouse_url)
     reset_catalogue(engine, [procedure("1.000009", B, "FULL", True, True, True, True, True)])
     with engine.begin() as connection:
-        for table in (warehouse.dossiers, warehouse.petitions):
+        for table in (tables.dossiers, tables.petitions):
             connection.execute(sa.delete(table))
         connection.execute(
-            sa.insert(warehouse.dossiers),
+            sa.insert(tables.dossiers),
             [dossier("a9", A, "1.000009", "ONLINE", "2026-08-03 08:00", fee=True, paid=True)],
         )
 
@@ -352,7 +351,7 @@ def test_a_procedure_listed_by_both_the_old_and_the_new_agency_counts_once(wareh
         ],
     )
     with engine.begin() as connection:
-        for table in (warehouse.dossiers, warehouse.petitions):
+        for table in (tables.dossiers, tables.petitions):
             connection.execute(sa.delete(table))
         query = service_index_query(Q3, RULESET, units=moved_units(registry(), Q3, Q3.end))
         rows = pd.DataFrame([dict(row) for row in connection.execute(query).mappings()])

@@ -23,13 +23,15 @@ from cryptography.x509.oid import NameOID
 from lxml import etree
 from signxml import SignatureConfiguration, XMLVerifier
 
-from baocao import demo
-from baocao.config import Secret, load_config
-from baocao.errors import ConfigurationError
-from simulators.central.document import parse_body
-from simulators.central.settings import Settings
-from simulators.central.signatures import PinnedCertificateVerifier
-from transforms import render, signing
+from baocao.core.errors import ConfigurationError
+from baocao.core.keys import SigningKey
+from baocao.core.settings import Secret
+from baocao.run.config import load_config
+from baocao.simulators import demo
+from baocao.simulators.central.document import parse_body
+from baocao.simulators.central.settings import Settings
+from baocao.simulators.central.signatures import PinnedCertificateVerifier
+from baocao.transforms import render, signing
 
 EXAMPLES = Path(__file__).parents[1] / "simulators" / "central_examples"
 SENDER = "000.00.00.H99"
@@ -55,8 +57,8 @@ class Identity:
         return self.certificate.public_bytes(serialization.Encoding.PEM).decode("ascii")
 
     @property
-    def signing_key(self) -> signing.SigningKey:
-        return signing.SigningKey(self.key, self.certificate)
+    def signing_key(self) -> SigningKey:
+        return SigningKey(self.key, self.certificate)
 
 
 def make_identity(

@@ -13,10 +13,12 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from baocao import warehouse
-from baocao.periods import parse_period
-from baocao.registry import Agency, Level, Registry
-from transforms.tthc import Kind, assemble_tthc_report, completeness, on_time_rate, tthc_rows_query
+from baocao.core import tables
+from baocao.core.layouts.tthc import COUNT_COLUMNS, Kind
+from baocao.core.periods import parse_period
+from baocao.core.registry import Agency, Level, Registry
+from baocao.storage import warehouse
+from baocao.transforms.tthc import assemble_tthc_report, completeness, on_time_rate, tthc_rows_query
 
 DEPARTMENT, COMMUNE, SILENT = "000.00.01.H99", "000.01.01.H99", "000.01.02.H99"
 REGISTRY = Registry(
@@ -123,7 +125,7 @@ DOSSIERS = [
     ),  # early
 ]
 
-COLUMNS = warehouse.COUNT_COLUMNS
+COLUMNS = COUNT_COLUMNS
 #                     rec  onl dir car | res  ear ont lat | inp wit ovd
 EXPECTED_DEPARTMENT = (15, 7, 5, 3, 9, 1, 5, 3, 6, 4, 2)
 EXPECTED_COMMUNE = (3, 1, 2, 0, 3, 2, 1, 0, 0, 0, 0)
@@ -133,8 +135,8 @@ EXPECTED_TOTAL = (18, 8, 7, 3, 12, 3, 6, 3, 6, 4, 2)
 def _grouped(url: str, period_id: str) -> pd.DataFrame:
     engine = warehouse.connect(url)
     with engine.begin() as connection:
-        connection.execute(sa.delete(warehouse.dossiers))
-        connection.execute(sa.insert(warehouse.dossiers), DOSSIERS)
+        connection.execute(sa.delete(tables.dossiers))
+        connection.execute(sa.insert(tables.dossiers), DOSSIERS)
         rows = connection.execute(tthc_rows_query(parse_period(period_id))).mappings().all()
     engine.dispose()
     return pd.DataFrame(rows)

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from transforms import vietnamese
-from transforms.vietnamese import (
+from baocao.core import vietnamese
+from baocao.core.vietnamese import (
     TCVN3_TABLE,
     VIETNAMESE_LETTERS,
     UndecodableTextError,

@@ -18,31 +18,13 @@ import sqlalchemy as sa
 from lxml import etree
 from sqlalchemy.engine import Engine
 
-from baocao import warehouse
-from baocao.config import ReportType
-from baocao.periods import Period
-from baocao.registry import Registry
-from expectations import egov_maturity as egov_rules
-from expectations import ict_ranking as ict_rules
-from transforms import egov_maturity, ict_ranking
-from transforms.tthc import Completeness
-
-SCORE_COLUMNS = ("infrastructure", "human_resources", "applications", "policy", "readiness_score")
-
-agency_scores = sa.Table(
-    "agency_scores",
-    warehouse.metadata,
-    sa.Column("report_type", sa.String(32), primary_key=True),
-    sa.Column("period_id", sa.String(16), primary_key=True),
-    sa.Column("regime", sa.String(16), primary_key=True),
-    sa.Column("code", sa.String(32), primary_key=True),
-    sa.Column("block", sa.String(16), nullable=False),
-    sa.Column("name", sa.String(500), nullable=False),
-    *[sa.Column(name, sa.Numeric(12, 3)) for name in SCORE_COLUMNS],
-    sa.Column("level", sa.String(16)),
-    sa.Column("source", sa.String(100), nullable=False),
-    sa.Column("batch_id", sa.String(64), nullable=False),
-)
+from baocao.core.periods import Period
+from baocao.core.registry import Registry
+from baocao.core.report import Completeness, ReportType
+from baocao.core.tables import SCORE_COLUMNS, agency_scores
+from baocao.expectations import egov_maturity as egov_rules
+from baocao.expectations import ict_ranking as ict_rules
+from baocao.transforms import egov_maturity, ict_ranking
 
 
 @dataclass(frozen=True)
@@ -94,8 +76,8 @@ YEARLY_REPORTS: dict[ReportType, YearlyReport] = {
 
 def online_services_definition() -> YearlyReport:
     """ONLINE_SERVICES shares the shape: computed in the warehouse, then checked and rendered the same way."""
-    from expectations import online_services as online_rules
-    from transforms import online_services
+    from baocao.expectations import online_services as online_rules
+    from baocao.transforms import online_services
 
     return YearlyReport(
         report_type=ReportType.ONLINE_SERVICES,
@@ -114,8 +96,8 @@ def online_services_definition() -> YearlyReport:
 
 def service_index_definition() -> YearlyReport:
     """SERVICE_INDEX too: computed in the warehouse under the period's ruleset, then checked and rendered."""
-    from expectations import service_index as index_rules
-    from transforms import service_index
+    from baocao.expectations import service_index as index_rules
+    from baocao.transforms import service_index
 
     return YearlyReport(
         report_type=ReportType.SERVICE_INDEX,

@@ -30,21 +30,25 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
-from baocao import warehouse, yearly
-from baocao.config import Config, ReportType, SourceConfig
-from baocao.errors import BaocaoError, ConfigurationError, DataQualityError, RetriableError, RuleFailure
-from baocao.periods import Period, PeriodType, Regime, parse_period
-from baocao.registry import load_registry
-from connectors.catalogue_xml import CatalogueError, ReadResult, read_catalogue_file, read_catalogue_url
-from connectors.spreadsheets import (
+from baocao.connectors.catalogue_xml import CatalogueError, ReadResult, read_catalogue_file, read_catalogue_url
+from baocao.connectors.spreadsheets import (
     SpreadsheetError,
     read_commune_csv,
     read_egov_workbook,
     read_ict_workbook,
     read_petition_csv,
 )
-from connectors.sql_legacy import HOSO_FIELD_MAP, HOSO_VALUE_MAPS
-from transforms.canonical import PERSONAL_FIELDS, Col, canonical_frame, canonical_record, deduplicate_latest, nfc
+from baocao.connectors.sql_legacy import HOSO_FIELD_MAP, HOSO_VALUE_MAPS
+from baocao.core import tables
+from baocao.core.canonical import PERSONAL_FIELDS, Col, nfc
+from baocao.core.errors import BaocaoError, ConfigurationError, DataQualityError, RetriableError, RuleFailure
+from baocao.core.periods import Period, PeriodType, Regime, parse_period
+from baocao.core.registry import load_registry
+from baocao.core.report import ReportType
+from baocao.core.settings import Config, SourceConfig
+from baocao.run import yearly
+from baocao.storage import warehouse
+from baocao.transforms.canonical import canonical_frame, canonical_record, deduplicate_latest
 
 log = logging.getLogger(__name__)
 
@@ -574,7 +578,7 @@ def _store_petitions(config: Config, engine: Engine, source: SourceConfig, batch
 
 def upsert_petitions(engine: Engine, rows: Sequence[Mapping[str, Any]]) -> int:
     """Insert or replace petitions by code in one transaction (an export has no change time: the newest read wins)."""
-    table = warehouse.petitions
+    table = tables.petitions
     insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
     statement = insert(table)
     statement = statement.on_conflict_do_update(
@@ -593,7 +597,7 @@ def delivered_petition_sources(config: Config, engine: Engine, report_type: Repo
     configured = [name for name in config.report(report_type).sources if config.source(name).kind == PETITION_CSV]
     if not configured:
         return ()
-    b = warehouse.batches.c
+    b = tables.batches.c
     with engine.connect() as connection:
         found = set(
             connection.execute(

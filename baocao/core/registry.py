@@ -18,8 +18,8 @@ from enum import StrEnum
 from functools import cache
 from pathlib import Path
 
-from baocao.errors import ConfigurationError
-from baocao.periods import Period
+from baocao.core.errors import ConfigurationError
+from baocao.core.periods import Period
 
 AGENCY_CODE = re.compile(r"^\d{3}\.\d{2}\.\d{2}\.[A-Z]\d{2}$")
 

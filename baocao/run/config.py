@@ -10,51 +10,30 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from baocao.errors import ConfigurationError
-from baocao.periods import PeriodType, Regime
+from baocao.core.errors import ConfigurationError
+from baocao.core.periods import PeriodType, Regime
+from baocao.core.report import ReportType
+from baocao.core.settings import (
+    CONFIG_ENV,
+    FULL_EXPORT_KINDS,
+    SOURCE_KINDS,
+    CentralConfig,
+    CompletenessPolicy,
+    Config,
+    ReportConfig,
+    RetryPolicy,
+    Secret,
+    SourceConfig,
+    SubmissionFormat,
+)
 
 if TYPE_CHECKING:
-    from transforms.signing import SigningKey
-
-CONFIG_ENV = "BAOCAO_CONFIG"
-
-
-class ReportType(StrEnum):
-    TTHC_RESULTS = "TTHC_RESULTS"
-    SERVICE_INDEX = "SERVICE_INDEX"
-    ONLINE_SERVICES = "ONLINE_SERVICES"
-    ICT_RANKING = "ICT_RANKING"
-    EGOV_MATURITY = "EGOV_MATURITY"
-
-
-class CompletenessPolicy(StrEnum):
-    """What a run does when some expected agencies reported nothing for the period."""
-
-    PUBLISH = "publish"  # send, with the missing agencies listed in the header
-    WAIT = "wait"  # retriable: try again later (Airflow's retries), up to the submission deadline
-    FAIL = "fail"  # stop: a person decides
-
-
-class SubmissionFormat(StrEnum):
-    XML = "xml"
-    JSON = "json"
-
-
-@dataclass(frozen=True)
-class Secret:
-    """A secret value read from the environment; shows only the variable's name."""
-
-    env_name: str
-    value: str = field(repr=False)
-
-    def __str__(self) -> str:
-        return f"<secret from ${self.env_name}>"
+    from baocao.core.keys import SigningKey
 
 
 def read_secret(env_name: str, what: str) -> Secret:
@@ -62,112 +41,6 @@ def read_secret(env_name: str, what: str) -> Secret:
     if not value:
         raise ConfigurationError(f"{what}: environment variable {env_name} is not set")
     return Secret(env_name, value)
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    timeout_seconds: float = 30.0
-    max_attempts: int = 6
-    backoff_base_seconds: float = 0.5
-    backoff_max_seconds: float = 60.0
-
-
-@dataclass(frozen=True)
-class SourceConfig:
-    """One department system. Which keys it needs depends on its kind (see SOURCE_KINDS)."""
-
-    name: str
-    kind: str
-    fields: Mapping[str, str]
-    values: Mapping[str, Mapping[str, str]]
-    base_url: str = ""
-    client_id: Secret | None = None
-    client_secret: Secret | None = None
-    database_url: Secret | None = None  # a secret: database URLs carry passwords
-    path: Path | None = None  # a file or a drop folder
-    table: str = "hoso"
-    page_size: int = 500
-    overlap_minutes: int = 60
-    retry: RetryPolicy = RetryPolicy()
-    # commune_csv only: each file is its commune's whole `hoso` table (department-systems.md §4), so a
-    # stored dossier of an agency in this batch's files that no file lists any more was deleted there.
-    # False for communes that send only the rows that changed: then nothing is ever marked deleted.
-    full_export: bool = True
-    # commune_csv only: where a file's name says whose table it is (a regular expression with a group
-    # named `agency`, searched in the name). Then a file with a header only still names its commune,
-    # whose stored dossiers have all been deleted there; a file whose name does not match is refused.
-    agency_in_file_name: re.Pattern[str] | None = None
-
-    def credentials(self) -> tuple[Secret, Secret]:
-        if self.client_id is None or self.client_secret is None:
-            raise ConfigurationError(f"source {self.name}: client_id_env and client_secret_env are required")
-        return self.client_id, self.client_secret
-
-
-# What each kind of source needs in its [[sources]] table, besides name and kind.
-SOURCE_KINDS: Mapping[str, tuple[str, ...]] = {
-    "rest_onestop": ("base_url", "client_id_env", "client_secret_env"),
-    "sql_legacy": ("url_env",),
-    "catalogue_xml": (),  # base_url (over HTTP) or path (a drop folder)
-    "commune_csv": ("path",),
-    "petition_csv": ("path",),
-    "ict_workbook": ("path",),
-    "egov_workbook": ("path",),
-}
-
-# Kinds whose files are whole-table dumps that `full_export` can declare (deleted rows vanish from them).
-FULL_EXPORT_KINDS = ("commune_csv",)
-
-
-@dataclass(frozen=True)
-class ReportConfig:
-    report_type: ReportType
-    receiver_code: str
-    receiver_name: str
-    regime: Regime
-    period_type: PeriodType
-    format: SubmissionFormat
-    sources: tuple[str, ...]
-    completeness: CompletenessPolicy = CompletenessPolicy.PUBLISH
-
-
-@dataclass(frozen=True)
-class CentralConfig:
-    url: str
-    token: Secret
-    format: SubmissionFormat
-    retry: RetryPolicy
-    # The province's signing key and certificate when the central wants signed submissions; its repr
-    # shows the certificate's subject and thumbprint only.
-    signing: SigningKey | None = None
-
-
-@dataclass(frozen=True)
-class Config:
-    path: Path
-    province_code: str
-    province_name: str
-    data_dir: Path
-    warehouse_url: str
-    agencies_file: Path
-    central: CentralConfig
-    reports: Mapping[ReportType, ReportConfig]
-    sources: Mapping[str, SourceConfig]
-
-    def report(self, report_type: ReportType | str) -> ReportConfig:
-        try:
-            return self.reports[ReportType(report_type)]
-        except (KeyError, ValueError):
-            known = ", ".join(self.reports) or "none"
-            raise ConfigurationError(
-                f"{self.path}: report {report_type!r} is not configured (configured: {known})"
-            ) from None
-
-    def source(self, name: str) -> SourceConfig:
-        try:
-            return self.sources[name]
-        except KeyError:
-            raise ConfigurationError(f"{self.path}: source {name!r} is not configured") from None
 
 
 def _require(table: Mapping[str, Any], key: str, where: str) -> Any:
@@ -234,7 +107,7 @@ def _signing_key(table: Mapping[str, Any], base: Path, where: str) -> SigningKey
     path each), or ``signing_pkcs12_env`` (a path or base64); ``signing_password_env`` if encrypted."""
     if not any(name in table for name in SIGNING_KEYS):
         return None
-    from transforms import signing  # cryptography and signxml are loaded only when signing is configured
+    from baocao.transforms import signing  # cryptography and signxml are loaded only when signing is configured
 
     def secret(name: str, what: str) -> Secret | None:
         return read_secret(str(table[name]), f"{where} {what}") if name in table else None

@@ -10,10 +10,11 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
-from baocao.config import Config, load_config
-from baocao.errors import DataQualityError, FatalError
-from baocao.periods import last_complete_period, parse_period
-from transforms.canonical import LOCAL_TIMEZONE
+from baocao.core.canonical import LOCAL_TIMEZONE
+from baocao.core.errors import DataQualityError, FatalError
+from baocao.core.periods import last_complete_period, parse_period
+from baocao.core.settings import Config
+from baocao.run.config import load_config
 
 T = TypeVar("T")
 

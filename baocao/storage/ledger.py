@@ -18,10 +18,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from baocao.errors import FatalError
-from baocao.warehouse import submission_attempts, submissions, utc_now
-from connectors.central import Answer, Verdict
-from transforms.signing import SignedPayload
+from baocao.connectors.central import Answer, Verdict
+from baocao.core.errors import FatalError
+from baocao.core.tables import submission_attempts, submissions
+from baocao.storage.warehouse import utc_now
+from baocao.transforms.signing import SignedPayload
 
 
 class State:

@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import IO
 
-from baocao.errors import FatalError
+from baocao.core.errors import FatalError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DAGS_FOLDER = PROJECT_ROOT / "dags"
@@ -242,7 +242,7 @@ def environment(
         env.start(
             "onestop-simulator",
             [
-                "simulators.onestop",
+                "baocao.simulators.onestop",
                 "--host",
                 "127.0.0.1",
                 "--port",
@@ -276,7 +276,7 @@ def environment(
         env.start(
             "central-sandbox",
             [
-                "simulators.central",
+                "baocao.simulators.central",
                 "--host",
                 "127.0.0.1",
                 "--port",

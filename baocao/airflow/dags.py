@@ -43,7 +43,7 @@ def report_dag(report: str, cron: str, description: str, retry_delay: timedelta 
     def build() -> None:
         @task
         def choose_period() -> str:
-            from baocao.tasks import config_from, period_for_run
+            from baocao.airflow.tasks import config_from, period_for_run
 
             context = get_current_context()
             return period_for_run(
@@ -52,45 +52,45 @@ def report_dag(report: str, cron: str, description: str, retry_delay: timedelta 
 
         @task
         def list_sources() -> list[str]:
-            from baocao.tasks import config_from, run_step
+            from baocao.airflow.tasks import config_from, run_step
 
             config = config_from(get_current_context()["params"])
             return list(run_step(config.report, report).sources)
 
         @task
         def extract(source: str, period: str) -> str:
-            from baocao import pipeline
-            from baocao.tasks import config_from, run_step
+            from baocao.airflow.tasks import config_from, run_step
+            from baocao.run import pipeline
 
             return run_step(pipeline.extract, config_from(get_current_context()["params"]), source, None, period)
 
         @task
         def validate(batch_id: str) -> dict[str, Any]:
-            from baocao import pipeline
-            from baocao.tasks import config_from, run_step
+            from baocao.airflow.tasks import config_from, run_step
+            from baocao.run import pipeline
 
             return run_step(pipeline.validate_batch, config_from(get_current_context()["params"]), batch_id)
 
         @task
         def aggregate(period: str, batches: list[dict[str, Any]]) -> str:
-            from baocao import pipeline
-            from baocao.tasks import config_from, run_step
+            from baocao.airflow.tasks import config_from, run_step
+            from baocao.run import pipeline
 
             run_step(pipeline.aggregate, config_from(get_current_context()["params"]), report, period)
             return period
 
         @task
         def validate_report(period: str) -> str:
-            from baocao import pipeline
-            from baocao.tasks import config_from, run_step
+            from baocao.airflow.tasks import config_from, run_step
+            from baocao.run import pipeline
 
             run_step(pipeline.validate_report, config_from(get_current_context()["params"]), report, period)
             return period
 
         @task
         def render(period: str) -> int:
-            from baocao import pipeline
-            from baocao.tasks import config_from, run_step
+            from baocao.airflow.tasks import config_from, run_step
+            from baocao.run import pipeline
 
             rendered = run_step(pipeline.render, config_from(get_current_context()["params"]), report, period)
             assert rendered.submission is not None
@@ -98,8 +98,8 @@ def report_dag(report: str, cron: str, description: str, retry_delay: timedelta 
 
         @task
         def publish(submission: int) -> dict[str, Any]:
-            from baocao import pipeline
-            from baocao.tasks import config_from, run_step
+            from baocao.airflow.tasks import config_from, run_step
+            from baocao.run import pipeline
 
             config = config_from(get_current_context()["params"])
             receipt = run_step(pipeline.publish, config, submission)
@@ -141,9 +141,9 @@ def correction_dag() -> DAG:
             import functools
             import logging
 
-            from baocao import pipeline
-            from baocao.tasks import config_from, run_step
-            from transforms import diff
+            from baocao.airflow.tasks import config_from, run_step
+            from baocao.run import pipeline
+            from baocao.transforms import diff
 
             params = get_current_context()["params"]
             log = logging.getLogger("baocao.correction")

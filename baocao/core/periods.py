@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 
-from baocao.errors import ConfigurationError
+from baocao.core.errors import ConfigurationError
 
 
 class Regime(StrEnum):

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from transforms.canonical import CANONICAL_COLUMNS, DUE_DAYS, FLAG_COLUMNS, TIME_COLUMNS, Col
+from baocao.core.canonical import CANONICAL_COLUMNS, DUE_DAYS, FLAG_COLUMNS, TIME_COLUMNS, Col
 
 STAGED_COLUMNS: tuple[str, ...] = (*CANONICAL_COLUMNS, DUE_DAYS)
 

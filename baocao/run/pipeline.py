@@ -20,39 +20,32 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from baocao import file_sources, ledger, staging, warehouse, yearly
-from baocao.config import CompletenessPolicy, Config, ReportType, SourceConfig, SubmissionFormat
-from baocao.errors import ConfigurationError, DataQualityError, FatalError, RetriableError, RuleFailure
-from baocao.faults import AFTER_ANSWER, BEFORE_POST, crash_point
-from baocao.periods import Period, parse_period
-from baocao.registry import Registry, load_registry
-from connectors.central import CentralClient, Verdict
-from connectors.rest_onestop import OneStopClient
-from connectors.sql_legacy import HOSO_FIELD_MAP, HOSO_VALUE_MAPS, LegacySqlSource, reconcile
-from expectations import dossiers as dossier_rules
-from expectations import tthc_report as report_rules
-from expectations.runner import SuiteRunner
-from transforms import diff, signing
-from transforms import render as renderer
-from transforms.canonical import (
-    LOCAL_TIMEZONE,
-    Col,
-    canonical_frame,
-    canonical_procedure,
-    canonical_record,
-    deduplicate_latest,
-)
-from transforms.online_services import COUNT_COLUMNS as ONLINE_COUNTS
-from transforms.online_services import assemble_online_services, online_services_query
-from transforms.service_index import (
-    DOSSIERS_IN_PERIOD,
-    assemble_service_index,
-    input_columns,
-    ruleset_for,
-    service_index_query,
-)
-from transforms.service_index import onto_units as service_index_onto_units
-from transforms.tthc import Completeness, assemble_tthc_report, completeness, moved_units, tthc_rows_query
+from baocao.connectors.central import CentralClient, Verdict
+from baocao.connectors.rest_onestop import OneStopClient
+from baocao.connectors.sql_legacy import HOSO_FIELD_MAP, HOSO_VALUE_MAPS, LegacySqlSource, reconcile
+from baocao.core import tables
+from baocao.core.canonical import LOCAL_TIMEZONE, Col
+from baocao.core.errors import ConfigurationError, DataQualityError, FatalError, RetriableError, RuleFailure
+from baocao.core.layouts.online_services import COUNT_COLUMNS as ONLINE_COUNTS
+from baocao.core.layouts.service_index import DOSSIERS_IN_PERIOD
+from baocao.core.layouts.tthc import COUNT_COLUMNS
+from baocao.core.periods import Period, parse_period
+from baocao.core.registry import Registry, load_registry
+from baocao.core.report import Completeness, ReportType
+from baocao.core.settings import CompletenessPolicy, Config, SourceConfig, SubmissionFormat
+from baocao.expectations import dossiers as dossier_rules
+from baocao.expectations import tthc_report as report_rules
+from baocao.expectations.runner import SuiteRunner
+from baocao.run import file_sources, yearly
+from baocao.run.faults import AFTER_ANSWER, BEFORE_POST, crash_point
+from baocao.storage import ledger, staging, warehouse
+from baocao.transforms import diff, signing
+from baocao.transforms import render as renderer
+from baocao.transforms.canonical import canonical_frame, canonical_procedure, canonical_record, deduplicate_latest
+from baocao.transforms.online_services import assemble_online_services, online_services_query
+from baocao.transforms.service_index import assemble_service_index, input_columns, ruleset_for, service_index_query
+from baocao.transforms.service_index import onto_units as service_index_onto_units
+from baocao.transforms.tthc import assemble_tthc_report, completeness, moved_units, tthc_rows_query
 
 log = logging.getLogger(__name__)
 
@@ -305,12 +298,12 @@ def aggregate(config: Config, report_type: ReportType | str, period_id: str) -> 
                     "field": row["field"],
                     "level": levels[row["agency"]].value,
                     "field_name": row["field_name"],
-                    **{name: int(row[name]) for name in warehouse.COUNT_COLUMNS},
+                    **{name: int(row[name]) for name in COUNT_COLUMNS},
                     "on_time_rate": row["on_time_rate"],
                     "computed_at": computed_at,
                 }
             )
-    warehouse.replace_report_rows(engine, warehouse.report_tthc_rows, period.id, period.regime.value, rows)
+    warehouse.replace_report_rows(engine, tables.report_tthc_rows, period.id, period.regime.value, rows)
     log.info("TTHC_RESULTS %s: %d row(s) aggregated", period, len(rows))
     return {"report_type": report_type.value, "period_id": period.id, "rows": len(rows)}
 
@@ -362,7 +355,7 @@ def load_report(config: Config, report_type: ReportType | str, period_id: str) -
         scores = yearly.load_scores(engine, definition.report_type, period)
         registry = load_registry(config.agencies_file)
         return definition.assemble(scores, period), yearly.completeness_of(scores, registry, period), period
-    table = warehouse.report_tthc_rows
+    table = tables.report_tthc_rows
     with engine.connect() as connection:
         rows = pd.DataFrame(
             connection.execute(
@@ -737,7 +730,7 @@ def report_total(config: Config, report_type: ReportType | str, period_id: str) 
         counts["completeness"] = {"expected": found.expected, "reported": found.reported, "missing": len(found.missing)}
         return counts
     total = report[report["kind"] == "TOTAL"].iloc[0]
-    values = {name: int(total[name]) for name in warehouse.COUNT_COLUMNS}
+    values = {name: int(total[name]) for name in COUNT_COLUMNS}
     values["on_time_rate"] = None if total["on_time_rate"] is None else str(total["on_time_rate"])
     values["completeness"] = {"expected": found.expected, "reported": found.reported, "missing": len(found.missing)}
     return values
