@@ -68,17 +68,19 @@ def run(report_type: str, period_id: str, config_path: str | None, dry_run: bool
     try:
         config = load_config(config_path)
         result = pipeline.run_report(config, report_type, period_id, dry_run=dry_run)
-        total = pipeline.report_total(config, report_type, period_id)
+        checked = result.prepared.checked
+        total = pipeline.report_summary(config, report_type, period_id, checked.content_hash)
     except BaocaoError as error:
         fail(error)
         return
     print_total(total)
-    out.print(f"payload: {result['payload']}")
-    out.print(f"Data Docs: {result['checked']['data_docs']}")
+    out.print(f"report version: {checked.content_hash[:12]}")
+    out.print(f"payload: {result.payload}")
+    out.print(f"Data Docs: {checked.data_docs}")
     if dry_run:
         out.print("[yellow]dry run[/]: nothing was sent")
     else:
-        out.print_json(json.dumps(result["receipt"], ensure_ascii=False))
+        out.print_json(json.dumps(result.receipt, ensure_ascii=False))
 
 
 @main.command()
@@ -235,9 +237,10 @@ def export(
             name = f"quarantine-{batch_id}"
         else:
             assert report_type is not None and period_id is not None
-            report, _, period = pipeline.load_report(config, report_type, period_id)
-            tables = exporter.report_tables(report)
-            name = f"{report_type}-{period.id}"
+            exported = pipeline.report_for_export(config, report_type, period_id)
+            tables = exporter.report_tables(exported.stored.report.tables)
+            name = f"{report_type}-{exported.stored.report.period.id}"
+            console.print(f"{report_type} {exported.stored.report.period.id}: {exported.describe()}")
         path = Path(out_path) if out_path else config.data_dir / "exports" / f"{name}.{file_format}"
         rows = exporter.write_tables(tables, path, file_format)
     except BaocaoError as error:

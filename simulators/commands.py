@@ -67,7 +67,7 @@ def demo(workdir: str, volume: int, fmt: str) -> None:
                 console.print(f"[bold red]the DAG run failed[/] (exit {code}); log: {folder / 'airflow-run.log'}")
                 sys.exit(1)
             submission = ledger.get(pipeline.engine_for(config), accepted[-1]["id"])
-            print_total(pipeline.report_total(config, "TTHC_RESULTS", period.id))
+            print_total(pipeline.report_summary(config, "TTHC_RESULTS", period.id))
             out.print("[bold green]receipt[/]")
             out.print_json(json.dumps(submission.receipt, ensure_ascii=False))
             out.print(f"Data Docs: {pipeline.suite_runner(config).docs_index}")

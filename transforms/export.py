@@ -81,16 +81,10 @@ def frame_table(name: str, frame: pd.DataFrame) -> Table:
     return Table(name, columns, rows)
 
 
-def report_tables(report: Any) -> list[Table]:
-    """A report as `pipeline.load_report` returns it: one frame (most reports) or several (the
-    e-government maturity report's agencies and summary)."""
-    if isinstance(report, pd.DataFrame):
-        return [frame_table("report", report)]
-    fields = getattr(report, "_fields", None)
-    if isinstance(report, tuple) and all(isinstance(part, pd.DataFrame) for part in report):
-        names = fields or tuple(f"part{number}" for number in range(1, len(report) + 1))
-        return [frame_table(str(name), part) for name, part in zip(names, report, strict=True)]
-    raise TypeError(f"not a report: {type(report).__name__}")
+def report_tables(tables: Mapping[str, pd.DataFrame]) -> list[Table]:
+    """A stored report's tables (`baocao.core.report.Report.tables`): one, named `report`, for most
+    reports; the e-government maturity report's `agencies` and `summary`."""
+    return [frame_table(name, frame) for name, frame in tables.items()]
 
 
 def quarantine_table(records: Iterable[Mapping[str, Any]]) -> Table:

@@ -166,11 +166,15 @@ def render_json(envelope: Envelope, body_key: str, body: dict[str, Any]) -> byte
     return payload
 
 
+TTHC_BODY_ELEMENT = "TthcResults"
+TTHC_BODY_KEY = "tthc_results"
+
+
 def render_tthc_xml(envelope: Envelope, report: pd.DataFrame) -> bytes:
-    return render_xml(envelope, "TthcResults", lambda body: _tthc_xml_body(body, report))
+    return render_xml(envelope, TTHC_BODY_ELEMENT, lambda body: tthc_xml_body(body, report))
 
 
-def _tthc_xml_body(body: etree._Element, report: pd.DataFrame) -> None:
+def tthc_xml_body(body: etree._Element, report: pd.DataFrame) -> None:
     q = f"{{{NAMESPACE}}}"
     section: etree._Element | None = None
     for row in report.to_dict("records"):
@@ -256,6 +260,10 @@ def _json_header(envelope: Envelope) -> dict[str, Any]:
 
 
 def render_tthc_json(envelope: Envelope, report: pd.DataFrame) -> bytes:
+    return render_json(envelope, TTHC_BODY_KEY, tthc_json_body(report))
+
+
+def tthc_json_body(report: pd.DataFrame) -> dict[str, Any]:
     sections: list[dict[str, Any]] = []
     current: dict[str, Any] | None = None
     total: dict[str, Any] = {}
@@ -274,7 +282,7 @@ def render_tthc_json(envelope: Envelope, report: pd.DataFrame) -> bytes:
             current = None
         else:
             total = _json_counts(row)
-    return render_json(envelope, "tthc_results", {"sections": sections, "total": total})
+    return {"sections": sections, "total": total}
 
 
 def validate_json(payload: bytes) -> None:

@@ -81,18 +81,20 @@ def report_dag(report: str, cron: str, description: str, retry_delay: timedelta 
 
         @task
         def validate_report(period: str) -> str:
+            """The stored report's version the suite approved (its content hash): render sends that one."""
             from baocao.airflow.tasks import config_from, run_step
             from baocao.run import pipeline
 
-            run_step(pipeline.validate_report, config_from(get_current_context()["params"]), report, period)
-            return period
+            params = get_current_context()["params"]
+            return run_step(pipeline.validate_report, config_from(params), report, period).content_hash
 
         @task
-        def render(period: str) -> int:
+        def render(period: str, content_hash: str) -> int:
             from baocao.airflow.tasks import config_from, run_step
             from baocao.run import pipeline
 
-            rendered = run_step(pipeline.render, config_from(get_current_context()["params"]), report, period)
+            config = config_from(get_current_context()["params"])
+            rendered = run_step(pipeline.render, config, report, period, False, content_hash)
             assert rendered.submission is not None
             return rendered.submission.id
 
@@ -109,7 +111,7 @@ def report_dag(report: str, cron: str, description: str, retry_delay: timedelta 
 
         period = choose_period()
         validated = validate.expand(batch_id=extract.partial(period=period).expand(source=list_sources()))
-        publish(render(validate_report(aggregate(period, validated))))  # type: ignore[arg-type]
+        publish(render(period, validate_report(aggregate(period, validated))))  # type: ignore[arg-type]
 
     return build()
 

@@ -187,6 +187,8 @@ submissions = sa.Table(
     sa.Column("signature", sa.Text),
     sa.Column("sha256", sa.String(64), nullable=False),
     sa.Column("supersedes", sa.String(128)),
+    # The stored report version (`report_versions.content_hash`) this payload was rendered from.
+    sa.Column("report_hash", sa.String(64)),
     sa.Column("state", sa.String(16), nullable=False),  # FROZEN → ACCEPTED | REJECTED | FAILED
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("last_status", sa.Integer),
@@ -240,4 +242,44 @@ agency_scores = sa.Table(
     sa.Column("level", sa.String(16)),
     sa.Column("source", sa.String(100), nullable=False),
     sa.Column("batch_id", sa.String(64), nullable=False),
+)
+
+
+# Every report as aggregate stored it, one version per distinct content: the lines of its tables (JSON
+# objects, one per line) and what was read to compute it. A version is immutable and named by the hash
+# of its content as stored; validate_report marks the version the report suite approved, render sends
+# exactly that version, and the ledger names it on each submission (`submissions.report_hash`).
+report_versions = sa.Table(
+    "report_versions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("content_hash", sa.String(64), index=True),  # NULL only while the version is being written
+    sa.Column("report_type", sa.String(32), nullable=False),
+    sa.Column("period_id", sa.String(16), nullable=False),
+    sa.Column("regime", sa.String(16), nullable=False),
+    sa.Column("layout", sa.Text, nullable=False),  # JSON: table → columns, and those holding decimals
+    sa.Column("completeness", sa.Text, nullable=False),  # JSON: expected, reported, missing codes
+    sa.Column("inputs", sa.Text, nullable=False),  # JSON: per source, the last batch merged and its watermark
+    sa.Column("aggregated_at", sa.DateTime, nullable=False),
+    sa.Column("validated_at", sa.DateTime),  # NULL: the report suite has not approved this content
+    sa.Column("data_docs", sa.String(1000)),
+    sa.Index("ix_report_versions_period", "report_type", "period_id", "regime"),
+)
+report_lines = sa.Table(
+    "report_lines",
+    metadata,
+    sa.Column("version_id", sa.Integer, sa.ForeignKey("report_versions.id"), primary_key=True),
+    sa.Column("table_name", sa.String(32), primary_key=True),
+    sa.Column("line", sa.Integer, primary_key=True),
+    sa.Column("data", sa.Text, nullable=False),  # JSON object: the line's columns; decimals as text
+)
+# The version each report and period stands at: the last aggregation's.
+report_heads = sa.Table(
+    "report_heads",
+    metadata,
+    sa.Column("report_type", sa.String(32), primary_key=True),
+    sa.Column("period_id", sa.String(16), primary_key=True),
+    sa.Column("regime", sa.String(16), primary_key=True),
+    sa.Column("content_hash", sa.String(64), nullable=False),
+    sa.Column("aggregated_at", sa.DateTime, nullable=False),
 )

@@ -17,35 +17,28 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from baocao import reports
 from baocao.connectors.central import CentralClient, Verdict
 from baocao.connectors.rest_onestop import OneStopClient
 from baocao.connectors.sql_legacy import HOSO_FIELD_MAP, HOSO_VALUE_MAPS, LegacySqlSource, reconcile
-from baocao.core import tables
 from baocao.core.canonical import LOCAL_TIMEZONE, Col
 from baocao.core.errors import ConfigurationError, DataQualityError, FatalError, RetriableError, RuleFailure
-from baocao.core.layouts.online_services import COUNT_COLUMNS as ONLINE_COUNTS
-from baocao.core.layouts.service_index import DOSSIERS_IN_PERIOD
-from baocao.core.layouts.tthc import COUNT_COLUMNS
 from baocao.core.periods import Period, parse_period
 from baocao.core.registry import Registry, load_registry
-from baocao.core.report import Completeness, ReportType
+from baocao.core.report import Completeness, Report, ReportType
 from baocao.core.settings import CompletenessPolicy, Config, SourceConfig, SubmissionFormat
 from baocao.expectations import dossiers as dossier_rules
-from baocao.expectations import tthc_report as report_rules
 from baocao.expectations.runner import SuiteRunner
-from baocao.run import file_sources, yearly
+from baocao.reports.definition import ReportContext
+from baocao.run import file_sources
 from baocao.run.faults import AFTER_ANSWER, BEFORE_POST, crash_point
 from baocao.storage import ledger, staging, warehouse
+from baocao.storage import reports as stored_reports
 from baocao.transforms import diff, signing
 from baocao.transforms import render as renderer
 from baocao.transforms.canonical import canonical_frame, canonical_procedure, canonical_record, deduplicate_latest
-from baocao.transforms.online_services import assemble_online_services, online_services_query
-from baocao.transforms.service_index import assemble_service_index, input_columns, ruleset_for, service_index_query
-from baocao.transforms.service_index import onto_units as service_index_onto_units
-from baocao.transforms.tthc import assemble_tthc_report, completeness, moved_units, tthc_rows_query
 
 log = logging.getLogger(__name__)
 
@@ -261,142 +254,92 @@ def validate_batch(config: Config, batch_id: str) -> dict[str, Any]:
     }
 
 
-# ---------------------------------------------------------------- aggregate
+# ---------------------------------------------------------------- aggregate and check
 
 
-def aggregate(config: Config, report_type: ReportType | str, period_id: str) -> dict[str, Any]:
-    """Group the period's dossiers in the warehouse and store the report rows (replacing earlier ones)."""
-    report_type = ReportType(report_type)
-    if _definition(report_type) is not None:
-        report, _, period = load_report(config, report_type, period_id)  # assembling checks every input
-        if isinstance(report, tuple):
-            agency_rows = len(report[0])
-        elif report_type is ReportType.SERVICE_INDEX:  # one line per metric, group and total: count agencies
-            agency_rows = int(((report["kind"] == "AGENCY") & (report["line"] == "TOTAL")).sum())
-        else:
-            agency_rows = len(report)
-        log.info("%s %s: %d agency row(s) assembled", report_type, period, agency_rows)
-        return {"report_type": report_type.value, "period_id": period.id, "rows": agency_rows}
-    if report_type is not ReportType.TTHC_RESULTS:
-        raise ConfigurationError(f"report {report_type} is not implemented yet")
-    period = period_of(config, report_type, period_id)
+@dataclass(frozen=True)
+class Aggregated:
+    """The report a period's aggregation stored: its version (the hash of its content) and size."""
+
+    report_type: str
+    period_id: str
+    content_hash: str
+    lines: int
+
+
+def aggregate(config: Config, report_type: ReportType | str, period_id: str) -> Aggregated:
+    """Read the report's inputs from the warehouse, assemble the report and store it as the period's
+    current version, with the batches and watermarks it read (`baocao.storage.reports`)."""
+    definition = reports.definition(report_type)
+    period = period_of(config, definition.report_type, period_id)
     engine = engine_for(config)
-    registry = load_registry(config.agencies_file)
-    levels = registry.level_of()
+    settings = config.report(definition.report_type)
     with engine.connect() as connection:
-        grouped = pd.DataFrame(connection.execute(tthc_rows_query(period)).mappings().all())
-    computed_at = warehouse.utc_now()
-    rows = []
-    if len(grouped):
-        report = assemble_tthc_report(grouped, registry, period)
-        for row in report[report["kind"] == "ROW"].to_dict("records"):
-            rows.append(
-                {
-                    "period_id": period.id,
-                    "regime": period.regime.value,
-                    "agency": row["agency"],
-                    "field": row["field"],
-                    "level": levels[row["agency"]].value,
-                    "field_name": row["field_name"],
-                    **{name: int(row[name]) for name in COUNT_COLUMNS},
-                    "on_time_rate": row["on_time_rate"],
-                    "computed_at": computed_at,
-                }
-            )
-    warehouse.replace_report_rows(engine, tables.report_tthc_rows, period.id, period.regime.value, rows)
-    log.info("TTHC_RESULTS %s: %d row(s) aggregated", period, len(rows))
-    return {"report_type": report_type.value, "period_id": period.id, "rows": len(rows)}
-
-
-def _definition(report_type: ReportType | str) -> yearly.YearlyReport | None:
-    """How a report other than TTHC_RESULTS is assembled, checked and rendered (None for TTHC_RESULTS)."""
-    report_type = ReportType(report_type)
-    if report_type is ReportType.ONLINE_SERVICES:
-        return yearly.online_services_definition()
-    if report_type is ReportType.SERVICE_INDEX:
-        return yearly.service_index_definition()
-    return yearly.YEARLY_REPORTS.get(report_type)
-
-
-def load_report(config: Config, report_type: ReportType | str, period_id: str) -> tuple[Any, Completeness, Period]:
-    """The stored report rows, assembled into sections and totals (pure, cheap)."""
-    period = period_of(config, report_type, period_id)
-    engine = engine_for(config)
-    if ReportType(report_type) is ReportType.ONLINE_SERVICES:
-        with engine.connect() as connection:
-            grouped = pd.DataFrame(connection.execute(online_services_query(period)).mappings().all())
-        if grouped.empty:
-            grouped = pd.DataFrame(columns=["agency", *ONLINE_COUNTS])
-        report = assemble_online_services(grouped, period)
-        registry = load_registry(config.agencies_file)
-        agencies = report[report["kind"] == "AGENCY"]
-        served = pd.DataFrame({"agency": list(agencies.loc[agencies["dossiers_total"] > 0, "agency"])})
-        return report, completeness(served, registry, period), period
-    if ReportType(report_type) is ReportType.SERVICE_INDEX:
-        ruleset = ruleset_for(period)  # the ruleset version in effect for the period (a file, not code)
-        # Petition metrics count only when a configured petition source has delivered an export.
-        petitions = file_sources.delivered_petition_sources(config, engine, ReportType.SERVICE_INDEX)
-        registry = load_registry(config.agencies_file)
-        # Counts still recorded under a merged or ended agency go to the unit carrying its work at the
-        # period's end (matched with its catalogue in the query, moved after), before assembly and
-        # completeness (so the successor has reported).
-        units = moved_units(registry, period, period.end)
-        with engine.connect() as connection:
-            query = service_index_query(period, ruleset, petition_sources=petitions, units=units)
-            inputs = pd.DataFrame(connection.execute(query).mappings().all())
-        if inputs.empty:
-            inputs = pd.DataFrame(columns=list(input_columns(ruleset, petitions=bool(petitions))))
-        inputs = service_index_onto_units(inputs, registry, period, period.end)
-        report = assemble_service_index(inputs, period, province_code=config.province_code, ruleset=ruleset)
-        served = pd.DataFrame({"agency": list(inputs.loc[inputs[DOSSIERS_IN_PERIOD] > 0, "agency"])})
-        return report, completeness(served, registry, period), period
-    if yearly.is_yearly(report_type):
-        definition = yearly.YEARLY_REPORTS[ReportType(report_type)]
-        scores = yearly.load_scores(engine, definition.report_type, period)
-        registry = load_registry(config.agencies_file)
-        return definition.assemble(scores, period), yearly.completeness_of(scores, registry, period), period
-    table = tables.report_tthc_rows
-    with engine.connect() as connection:
-        rows = pd.DataFrame(
-            connection.execute(
-                sa.select(table).where(table.c.period_id == period.id, table.c.regime == period.regime.value)
-            )
-            .mappings()
-            .all(),
-            columns=[c.name for c in table.columns],
+        context = ReportContext(
+            connection=connection,
+            period=period,
+            registry=registry_for(config),
+            province_code=config.province_code,
+            sources=settings.sources,
+            petition_sources=file_sources.delivered_petition_sources(config, engine, definition.report_type),
         )
-    registry = load_registry(config.agencies_file)
-    return assemble_tthc_report(rows, registry, period), completeness(rows, registry, period), period
+        inputs = definition.read_inputs(context)
+        read = stored_reports.sources_read(connection, settings.sources)
+    body, found = definition.assemble(inputs, context)  # assembling checks every input
+    report = Report(definition.report_type, period, definition.tables(body), found)
+    digest = stored_reports.store(engine, report, read, at=warehouse.utc_now())
+    lines = sum(len(table) for table in report.tables.values())
+    log.info("%s %s: %d line(s) stored as version %s", definition.report_type, period, lines, digest[:12])
+    return Aggregated(definition.report_type.value, period.id, digest, lines)
 
 
-def validate_report(config: Config, report_type: ReportType | str, period_id: str) -> dict[str, Any]:
-    """Run the report suite; a failed rule blocks publication with the rule, row and both values."""
-    report, found, period = load_report(config, report_type, period_id)
-    definition = _definition(report_type)
-    if definition is not None:
-        frame, rules, suite_name, label = (
-            definition.check_frame(report),
-            definition.suite(),
-            definition.suite_name,
-            definition.row_label,
-        )
-    else:
-        frame, rules = report_rules.report_check_frame(report), report_rules.report_suite()
-        suite_name, label = report_rules.SUITE_NAME, report_rules.ROW_LABEL
+def load_report(
+    config: Config, report_type: ReportType | str, period_id: str, content_hash: str | None = None
+) -> stored_reports.StoredReport:
+    """The period's stored report (its current version, or the version `content_hash`), checked against
+    its hash. A period never aggregated is refused (FatalError)."""
+    definition = reports.definition(report_type)
+    period = period_of(config, definition.report_type, period_id)
+    return stored_reports.load(engine_for(config), definition.report_type, period, content_hash)
+
+
+@dataclass(frozen=True)
+class ReportCheck:
+    """A stored report the suite approved: its version, the lines checked and the Data Docs page."""
+
+    report_type: str
+    period_id: str
+    content_hash: str
+    rows: int
+    data_docs: str
+
+
+def validate_report(config: Config, report_type: ReportType | str, period_id: str) -> ReportCheck:
+    """Run the report suite on the stored report; a failed rule blocks publication with the rule, the row
+    and both values. Approved (and complete enough for the report's policy), the version is marked
+    validated: render sends that version and no other."""
+    definition = reports.definition(report_type)
+    stored = load_report(config, definition.report_type, period_id)
+    report = stored.report
+    body = definition.from_tables(report.tables)
+    frame = definition.check_frame(body)
     outcome = suite_runner(config).validate_frame(
         frame,
-        suite_name=suite_name,
-        expectations=rules,
-        key_column=label,
-        run_name=f"{report_type}-{period.id}-{local_now():%Y%m%dT%H%M%S}",
+        suite_name=definition.suite_name,
+        expectations=definition.suite(),
+        key_column=definition.row_label,
+        run_name=f"{definition.report_type}-{report.period.id}-{local_now():%Y%m%dT%H%M%S}",
     )
     if not outcome.success:
         raise DataQualityError(
-            f"{report_type} {period.id}",
+            f"{definition.report_type} {report.period.id}",
             [RuleFailure(f.rule, f.key, f.detail) for f in outcome.failures],
         )
-    check_completeness(config, report_type, period, found)
-    return {"rows": len(frame), "data_docs": str(outcome.docs_index)}
+    check_completeness(config, definition.report_type, report.period, report.completeness)
+    stored_reports.mark_validated(engine_for(config), stored.content_hash, warehouse.utc_now(), str(outcome.docs_index))
+    return ReportCheck(
+        definition.report_type.value, report.period.id, stored.content_hash, len(frame), str(outcome.docs_index)
+    )
 
 
 def check_completeness(config: Config, report_type: ReportType | str, period: Period, found: Completeness) -> None:
@@ -416,6 +359,21 @@ def check_completeness(config: Config, report_type: ReportType | str, period: Pe
     log.warning("%s (policy: publish with the missing list)", message)
 
 
+def validated_report(
+    config: Config, report_type: ReportType | str, period_id: str, content_hash: str | None = None
+) -> stored_reports.StoredReport:
+    """The stored version to send: `content_hash` (what this run validated), else the period's current
+    version; refused (FatalError, saying why) unless the report suite approved exactly that content."""
+    stored = load_report(config, report_type, period_id, content_hash)
+    if not stored.validated:
+        what = f"{report_type} {stored.report.period.id}"
+        raise FatalError(
+            f"{what}: the stored report {stored.content_hash[:12]} (aggregated {stored.aggregated_at:%Y-%m-%d %H:%M} "
+            "UTC) has not passed the report suite: run validate_report (or `baocao run`) before rendering"
+        )
+    return stored
+
+
 # ---------------------------------------------------------------- render and publish
 
 
@@ -429,55 +387,51 @@ class Rendered:
 
 def _render_payload(
     config: Config,
-    report_type: ReportType,
-    period_id: str,
+    stored: stored_reports.StoredReport,
     submission_id: str,
     version: int,
     correction: tuple[str, str] | None = None,
 ) -> bytes:
-    """The submission's bytes; `correction` = (receipt superseded, reason) for a version after the first."""
-    report, found, period = load_report(config, report_type, period_id)
-    settings = config.report(report_type)
+    """The submission's bytes from the stored report; `correction` = (receipt superseded, reason) for a
+    version after the first."""
+    report = stored.report
+    definition = reports.definition(report.report_type)
+    settings = config.report(report.report_type)
     envelope = renderer.Envelope(
         submission_id=submission_id,
-        report_type=report_type.value,
+        report_type=report.report_type.value,
         sender_code=config.province_code,
         sender_name=config.province_name,
         receiver_code=settings.receiver_code,
         receiver_name=settings.receiver_name,
-        period=period,
+        period=report.period,
         version=version,
         generated_at=datetime.now(LOCAL_TIMEZONE).replace(microsecond=0),
         producer_name=PRODUCER,
         producer_version=producer_version(),
-        completeness=found,
+        completeness=report.completeness,
         supersedes=correction[0] if correction else None,
         correction_reason=correction[1] if correction else None,
     )
-    definition = _definition(report_type)
-    if definition is not None:
-        if settings.format is SubmissionFormat.XML:
-            return renderer.render_xml(
-                envelope, definition.body_element, lambda body: definition.xml_body(body, report)
-            )
-        return renderer.render_json(envelope, definition.body_key, definition.json_body(report))
+    body = definition.from_tables(report.tables)
     if settings.format is SubmissionFormat.XML:
-        return renderer.render_tthc_xml(envelope, report)
-    return renderer.render_tthc_json(envelope, report)
+        return renderer.render_xml(
+            envelope, definition.body_element, lambda element: definition.xml_body(element, body)
+        )
+    return renderer.render_json(envelope, definition.body_key, definition.json_body(body))
 
 
 def _signed_payload(
     config: Config,
-    report_type: ReportType,
-    period_id: str,
+    stored: stored_reports.StoredReport,
     submission_id: str,
     version: int,
     correction: tuple[str, str] | None = None,
 ) -> signing.SignedPayload:
     """The rendered payload, signed when [central] names a signing key: XML carries its signature, JSON
     gets the detached JWS beside it. Called inside `ledger.freeze`, so what is frozen is what was signed."""
-    payload = _render_payload(config, report_type, period_id, submission_id, version, correction)
-    return signing.sign_payload(payload, config.report(report_type).format.value, config.central.signing)
+    payload = _render_payload(config, stored, submission_id, version, correction)
+    return signing.sign_payload(payload, config.report(stored.report.report_type).format.value, config.central.signing)
 
 
 def _write_rendered(path: Path, payload: bytes, signature: str | None) -> None:
@@ -494,27 +448,33 @@ def _output_path(
     return folder / f"v{version}-{tag}.{fmt.value}"
 
 
-def render(config: Config, report_type: ReportType | str, period_id: str, dry_run: bool = False) -> Rendered:
-    """Render, check against the schema, and (unless a dry run) freeze into the ledger.
-
-    A live submission already frozen for this period is returned as it is: its bytes never change.
+def render(
+    config: Config,
+    report_type: ReportType | str,
+    period_id: str,
+    dry_run: bool = False,
+    content_hash: str | None = None,
+) -> Rendered:
+    """Render the validated stored report (`content_hash`: the version this run validated; by default
+    the period's current one), check it against the schema, and (unless a dry run) freeze it into the
+    ledger. A live submission already frozen for this period is returned as it is: its bytes never change.
     """
-    report_type = ReportType(report_type)
-    return _rendered(config, report_type, period_of(config, report_type, period_id), 1, dry_run)
+    stored = validated_report(config, report_type, period_id, content_hash)
+    return _rendered(config, stored, 1, dry_run)
 
 
 def _rendered(
     config: Config,
-    report_type: ReportType,
-    period: Period,
+    stored: stored_reports.StoredReport,
     version: int,
     dry_run: bool,
     correction: tuple[str, str] | None = None,
 ) -> Rendered:
     """Version `version`, signed, written out: as the dry run's file, or frozen in the ledger first."""
+    report_type, period = stored.report.report_type, stored.report.period
     settings = config.report(report_type)
     if dry_run:
-        signed = _signed_payload(config, report_type, period.id, str(uuid.uuid4()), version, correction)
+        signed = _signed_payload(config, stored, str(uuid.uuid4()), version, correction)
         path = _output_path(config, report_type.value, period.id, version, settings.format, "dry-run")
         _write_rendered(path, signed.payload, signed.signature)
         return Rendered(None, signed.payload, path, signed.signature)
@@ -529,10 +489,9 @@ def _rendered(
         content_type=renderer.XML_CONTENT_TYPE
         if settings.format is SubmissionFormat.XML
         else renderer.JSON_CONTENT_TYPE,
-        render=lambda submission_id: _signed_payload(
-            config, report_type, period.id, submission_id, version, correction
-        ),
+        render=lambda submission_id: _signed_payload(config, stored, submission_id, version, correction),
         supersedes=correction[0] if correction else None,
+        report_hash=stored.content_hash,
     )
     path = _output_path(config, report_type.value, period.id, version, settings.format, submission.submission_id)
     _write_rendered(path, submission.payload, submission.signature)
@@ -616,28 +575,43 @@ def publish_pending(config: Config, report_type: ReportType | str | None = None)
 # ---------------------------------------------------------------- whole run
 
 
-def _prepare(config: Config, report_type: ReportType, period_id: str, pull: bool = True) -> dict[str, Any]:
-    """Extract → validate → aggregate → check: the report's rows in the warehouse, fresh and checked.
+@dataclass(frozen=True)
+class Prepared:
+    """Extract → validate → aggregate → check: what each step did."""
 
-    Without `pull` the sources are not read: what the warehouse holds is aggregated again."""
+    batches: list[dict[str, Any]]
+    aggregated: Aggregated
+    checked: ReportCheck
+
+
+def _prepare(config: Config, report_type: ReportType, period_id: str, pull: bool = True) -> Prepared:
+    """The report stored and validated, from fresh data; without `pull` the sources are not read and
+    what the warehouse holds is aggregated again."""
     sources = config.report(report_type).sources if pull else ()
     batches = [validate_batch(config, extract(config, name, period_id=period_id)) for name in sources]
     aggregated = aggregate(config, report_type, period_id)
     checked = validate_report(config, report_type, period_id)
-    return {"batches": batches, "aggregated": aggregated, "checked": checked}
+    return Prepared(batches, aggregated, checked)
 
 
-def run_report(config: Config, report_type: ReportType | str, period_id: str, dry_run: bool = False) -> dict[str, Any]:
+@dataclass(frozen=True)
+class RunResult:
+    prepared: Prepared
+    payload: Path
+    receipt: dict[str, Any] | None  # None for a dry run
+
+
+def run_report(config: Config, report_type: ReportType | str, period_id: str, dry_run: bool = False) -> RunResult:
     """Every step in order, as the DAG runs them: extract → validate → aggregate → check → render → publish."""
     report_type = ReportType(report_type)
     period_id = period_of(config, report_type, period_id).id  # a bad period fails before anything is pulled
-    result = _prepare(config, report_type, period_id)
-    rendered = render(config, report_type, period_id, dry_run=dry_run)
-    result["payload"] = str(rendered.path)
+    prepared = _prepare(config, report_type, period_id)
+    rendered = render(config, report_type, period_id, dry_run=dry_run, content_hash=prepared.checked.content_hash)
+    receipt = None
     if not dry_run:
         assert rendered.submission is not None
-        result["receipt"] = publish(config, rendered.submission.id)
-    return result
+        receipt = publish(config, rendered.submission.id)
+    return RunResult(prepared, rendered.path, receipt)
 
 
 @dataclass(frozen=True)
@@ -681,15 +655,19 @@ def correct(
     slot = ledger.live_slot(config.province_code, report_type.value, period.id, period.regime.value, version)
     pending = None if dry_run else ledger.find_live(engine, slot)
     if pending is None:
-        _prepare(config, report_type, period.id, pull=pull)
-        candidate = _render_payload(config, report_type, period.id, str(uuid.uuid4()), version, correction)
+        checked = _prepare(config, report_type, period.id, pull=pull).checked
+        stored = validated_report(config, report_type, period.id, checked.content_hash)
+        candidate = _render_payload(config, stored, str(uuid.uuid4()), version, correction)
         changes = diff.diff(base.payload, candidate, settings.format.value)
         if not changes:
             raise FatalError(
                 f"{report_type.value} {period.id}: nothing changed since the accepted version v{base.version} "
                 f"(receipt {base.receipt_id}): no correction sent"
             )
-    rendered = _rendered(config, report_type, period, version, dry_run, correction)
+    else:
+        # Frozen by an interrupted run: its bytes are sent as they are (the stored version it names).
+        stored = validated_report(config, report_type, period.id, pending.report_hash)
+    rendered = _rendered(config, stored, version, dry_run, correction)
     changes = diff.diff(base.payload, rendered.payload, settings.format.value)  # what is actually sent
     if show is not None:
         show(base, changes)
@@ -707,33 +685,46 @@ def correct(
     return Correction(base, rendered, changes, publish(config, rendered.submission.id))
 
 
-def report_total(config: Config, report_type: ReportType | str, period_id: str) -> dict[str, Any]:
-    report, found, _ = load_report(config, report_type, period_id)
-    if ReportType(report_type) is ReportType.ONLINE_SERVICES:
-        row = report[report["kind"] == "TOTAL"].iloc[0]
-        values: dict[str, Any] = {name: int(row[name]) for name in ONLINE_COUNTS}
-        values["completeness"] = {"expected": found.expected, "reported": found.reported, "missing": len(found.missing)}
-        return values
-    if ReportType(report_type) is ReportType.SERVICE_INDEX:
-        province = report[(report["kind"] == "PROVINCE") & (report["line"] != "METRIC")]
-        index: dict[str, Any] = {
-            str(line["group"] or "total"): str(line["score"]) for line in province.to_dict("records")
-        }
-        index["agencies"] = int(((report["kind"] == "AGENCY") & (report["line"] == "TOTAL")).sum())
-        index["completeness"] = {"expected": found.expected, "reported": found.reported, "missing": len(found.missing)}
-        return index
-    if yearly.is_yearly(report_type):
-        agencies = report[0] if isinstance(report, tuple) else report
-        counts: dict[str, Any] = {
-            f"agencies in {block}": int(n) for block, n in agencies.groupby("block").size().items()
-        }
-        counts["completeness"] = {"expected": found.expected, "reported": found.reported, "missing": len(found.missing)}
-        return counts
-    total = report[report["kind"] == "TOTAL"].iloc[0]
-    values = {name: int(total[name]) for name in COUNT_COLUMNS}
-    values["on_time_rate"] = None if total["on_time_rate"] is None else str(total["on_time_rate"])
+def report_summary(
+    config: Config, report_type: ReportType | str, period_id: str, content_hash: str | None = None
+) -> dict[str, Any]:
+    """The figures of the stored report (its current version, or `content_hash`) and its completeness."""
+    stored = load_report(config, report_type, period_id, content_hash)
+    definition = reports.definition(stored.report.report_type)
+    values = definition.summary(definition.from_tables(stored.report.tables))
+    found = stored.report.completeness
     values["completeness"] = {"expected": found.expected, "reported": found.reported, "missing": len(found.missing)}
     return values
+
+
+@dataclass(frozen=True)
+class Exported:
+    """The stored report an export writes, and the accepted submission it was sent as (if any)."""
+
+    stored: stored_reports.StoredReport
+    accepted: ledger.Submission | None
+
+    def describe(self) -> str:
+        version = f"stored report {self.stored.content_hash[:12]}"
+        if self.accepted is not None:
+            return f"{version}, accepted as v{self.accepted.version} (receipt {self.accepted.receipt_id})"
+        state = "validated" if self.stored.validated else "not validated"
+        return f"{version} ({state}, not accepted by the central)"
+
+
+def report_for_export(config: Config, report_type: ReportType | str, period_id: str) -> Exported:
+    """What an export of the period writes: the version the central accepted last, so the export equals
+    what was accepted; for a period not accepted yet, the current stored version. A period never
+    aggregated is refused."""
+    definition = reports.definition(report_type)
+    period = period_of(config, definition.report_type, period_id)
+    engine = engine_for(config)
+    accepted = ledger.latest_accepted(
+        engine, config.province_code, definition.report_type.value, period.id, period.regime.value
+    )
+    if accepted is not None and accepted.report_hash is not None:
+        return Exported(load_report(config, definition.report_type, period.id, accepted.report_hash), accepted)
+    return Exported(load_report(config, definition.report_type, period.id), None)
 
 
 def registry_for(config: Config) -> Registry:

@@ -19,8 +19,7 @@ from lxml import etree
 from sqlalchemy.engine import Engine
 
 from baocao.core.periods import Period
-from baocao.core.registry import Registry
-from baocao.core.report import Completeness, ReportType
+from baocao.core.report import ReportType
 from baocao.core.tables import SCORE_COLUMNS, agency_scores
 from baocao.expectations import egov_maturity as egov_rules
 from baocao.expectations import ict_ranking as ict_rules
@@ -74,50 +73,6 @@ YEARLY_REPORTS: dict[ReportType, YearlyReport] = {
 }
 
 
-def online_services_definition() -> YearlyReport:
-    """ONLINE_SERVICES shares the shape: computed in the warehouse, then checked and rendered the same way."""
-    from baocao.expectations import online_services as online_rules
-    from baocao.transforms import online_services
-
-    return YearlyReport(
-        report_type=ReportType.ONLINE_SERVICES,
-        input_columns=(),
-        assemble=online_services.assemble_online_services,
-        check_frame=online_rules.report_check_frame,
-        suite=online_rules.report_suite,
-        suite_name=online_rules.SUITE_NAME,
-        row_label=online_rules.ROW_LABEL,
-        body_element="OnlineServices",
-        body_key="online_services",
-        xml_body=online_services.online_xml_body,
-        json_body=online_services.online_json_body,
-    )
-
-
-def service_index_definition() -> YearlyReport:
-    """SERVICE_INDEX too: computed in the warehouse under the period's ruleset, then checked and rendered."""
-    from baocao.expectations import service_index as index_rules
-    from baocao.transforms import service_index
-
-    return YearlyReport(
-        report_type=ReportType.SERVICE_INDEX,
-        input_columns=(),
-        assemble=service_index.assemble_service_index,
-        check_frame=index_rules.report_check_frame,
-        suite=index_rules.report_suite,
-        suite_name=index_rules.SUITE_NAME,
-        row_label=index_rules.ROW_LABEL,
-        body_element="ServiceIndex",
-        body_key="service_index",
-        xml_body=service_index.service_index_xml_body,
-        json_body=service_index.service_index_json_body,
-    )
-
-
-def is_yearly(report_type: ReportType | str) -> bool:
-    return ReportType(report_type) in YEARLY_REPORTS
-
-
 def store_scores(
     engine: Engine,
     report_type: ReportType,
@@ -154,26 +109,3 @@ def store_scores(
         if rows:
             connection.execute(sa.insert(table), rows)
     return len(rows)
-
-
-def load_scores(engine: Engine, report_type: ReportType, period: Period) -> pd.DataFrame:
-    definition = YEARLY_REPORTS[report_type]
-    table = agency_scores
-    with engine.connect() as connection:
-        rows = connection.execute(
-            sa.select(table).where(
-                table.c.report_type == report_type.value,
-                table.c.period_id == period.id,
-                table.c.regime == period.regime.value,
-            )
-        ).mappings()
-        frame = pd.DataFrame([dict(row) for row in rows], columns=[c.name for c in table.columns])
-    return frame[list(definition.input_columns)]
-
-
-def completeness_of(scores: pd.DataFrame, registry: Registry, period: Period) -> Completeness:
-    """Expected = agencies active in the period; reported = those with scores."""
-    expected = [agency.code for agency in registry.active(period)]
-    reported = set(scores["code"]) if len(scores) else set()
-    missing = tuple(code for code in expected if code not in reported)
-    return Completeness(expected=len(expected), reported=len(set(expected) & reported), missing=missing)

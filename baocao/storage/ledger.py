@@ -55,6 +55,8 @@ class Submission:
     # The detached JWS sent in JWS-Signature with a signed JSON payload (a signed XML payload carries
     # its signature inside); frozen with the payload, so every retry sends the same pair.
     signature: str | None = None
+    # The stored report version (`baocao.storage.reports`) the payload was rendered from.
+    report_hash: str | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[Any, Any]) -> Submission:
@@ -78,6 +80,7 @@ class Submission:
             receipt=json.loads(row["receipt"]) if row["receipt"] else None,
             last_error=row["last_error"],
             signature=row.get("signature"),
+            report_hash=row.get("report_hash"),
         )
 
 
@@ -130,6 +133,7 @@ def freeze(
     content_type: str,
     render: Callable[[str], bytes | SignedPayload],
     supersedes: str | None = None,
+    report_hash: str | None = None,
 ) -> Submission:
     """The live submission for this slot, rendering and freezing it first if there is none.
 
@@ -166,6 +170,7 @@ def freeze(
                     signature=signed.signature,
                     sha256=hashlib.sha256(payload).hexdigest(),
                     supersedes=supersedes,
+                    report_hash=report_hash,
                     state=State.FROZEN,
                     attempts=0,
                     created_at=now,

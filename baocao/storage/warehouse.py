@@ -72,7 +72,10 @@ def connect(url: str) -> Engine:
 
 # Columns added after a table first shipped: (table, column, SQL type). create_all() creates missing
 # tables only, so a warehouse made by an older version gets them here.
-_ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (("submissions", "signature", "TEXT"),)
+_ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("submissions", "signature", "TEXT"),
+    ("submissions", "report_hash", "VARCHAR(64)"),
+)
 
 
 def _add_missing_columns(engine: Engine) -> None:

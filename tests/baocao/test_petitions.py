@@ -137,7 +137,7 @@ def petition_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, warehouse_ur
 
 def metric_lines(config: Any) -> dict[str, dict[str, tuple[int | None, int | None, str]]]:
     """Entity ("province" for the province) → petition metric → (numerator, denominator, score)."""
-    report, _, _ = pipeline.load_report(config, "SERVICE_INDEX", PERIOD)
+    report = pipeline.load_report(config, "SERVICE_INDEX", PERIOD).report.tables["report"]
     lines = report[report["metric"].isin(PETITION_METRICS)].to_dict("records")
     found: dict[str, dict[str, tuple[int | None, int | None, str]]] = {}
     for line in lines:
@@ -274,10 +274,10 @@ def test_an_export_without_petitions_gives_full_points_once_delivered(
     with world.sandbox:
         write_petition_export(tmp_path / "drop" / "petitions" / EXPORT, [], bad_rows=[])  # the header alone
         result = pipeline.run_report(config, "SERVICE_INDEX", PERIOD)
-        assert result["receipt"]["status"] == "accepted"
+        assert result.receipt["status"] == "accepted"
     # Connected with zero petitions: `zero_denominator: full`, 6 points each (DOMAIN.md).
     assert metric_lines(config) == {"province": {metric: (0, 0, "6.000") for metric in PETITION_METRICS}}
-    assert pipeline.report_total(config, "SERVICE_INDEX", PERIOD)["SATISFACTION"] == "12.000"
+    assert pipeline.report_summary(config, "SERVICE_INDEX", PERIOD)["SATISFACTION"] == "12.000"
 
 
 def test_no_personal_data_reaches_the_warehouse_or_the_logs(
@@ -350,8 +350,8 @@ def test_service_index_with_petitions_from_the_simulators_to_an_accepted_submiss
         config.path.write_text(config.path.read_text(encoding="utf-8") + report + PETITION_SOURCE, encoding="utf-8")
         config = load_config(config.path)
         result = pipeline.run_report(config, "SERVICE_INDEX", PERIOD)
-        assert result["receipt"]["status"] == "accepted" and result["receipt"]["report_type"] == "SERVICE_INDEX"
-        [petition_batch] = [batch for batch in result["batches"] if batch["batch_id"].startswith("phan-anh-")]
+        assert result.receipt["status"] == "accepted" and result.receipt["report_type"] == "SERVICE_INDEX"
+        [petition_batch] = [batch for batch in result.prepared.batches if batch["batch_id"].startswith("phan-anh-")]
         assert petition_batch["quarantined"] == 3
         rendered = pipeline.render(config, "SERVICE_INDEX", PERIOD)
         by_agency = metric_lines(config)
@@ -400,13 +400,13 @@ def test_a_merged_communes_dossiers_and_petitions_count_for_its_successor(
         config.path.write_text(config.path.read_text(encoding="utf-8") + report + PETITION_SOURCE, encoding="utf-8")
         config = load_config(config.path)
         result = pipeline.run_report(config, "SERVICE_INDEX", PERIOD)
-        assert result["receipt"]["status"] == "accepted"
-        [petition_batch] = [batch for batch in result["batches"] if batch["batch_id"].startswith("phan-anh-")]
+        assert result.receipt["status"] == "accepted"
+        [petition_batch] = [batch for batch in result.prepared.batches if batch["batch_id"].startswith("phan-anh-")]
         assert petition_batch["quarantined"] == 0  # the old code is in the registry
         assert [row["agency_code"] for row in stored_petitions(config)] == [old] * 30  # stored as written
         rendered = pipeline.render(config, "SERVICE_INDEX", PERIOD)
         by_agency = metric_lines(config)
-        _, found, _ = pipeline.load_report(config, "SERVICE_INDEX", PERIOD)
+        found = pipeline.load_report(config, "SERVICE_INDEX", PERIOD).report.completeness
 
     assert old not in by_agency and new in by_agency
     sent = {agency["code"]: agency for agency in json.loads(rendered.payload)["body"]["service_index"]["agencies"]}

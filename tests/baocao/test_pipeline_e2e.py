@@ -92,18 +92,18 @@ def test_lam_dong_2019_calibrated_year_reproduces_the_published_figures(
     )
     with running(tmp_path, monkeypatch, calibrated.dataset, settings) as config:
         result = pipeline.run_report(config, "TTHC_RESULTS", "2019")
-        total = pipeline.report_total(config, "TTHC_RESULTS", "2019")
+        total = pipeline.report_summary(config, "TTHC_RESULTS", "2019")
         assert (total["received_total"], total["resolved_total"], total["resolved_late"]) == (491_498, 475_158, 4_950)
         assert total["resolved_early"] + total["resolved_on_time"] == 470_208
         assert total["on_time_rate"] == "98.96"
         # Every column of the total, and every row, equals the generator's independent classification.
         assert {k: total[k] for k in COUNT_COLUMNS} == {k: calibrated.expected_total[k] for k in COUNT_COLUMNS}
-        report, _, _ = pipeline.load_report(config, "TTHC_RESULTS", "2019")
+        report = pipeline.load_report(config, "TTHC_RESULTS", "2019").report.tables["report"]
         rows = report[report["kind"] == "ROW"]
         ours = {(r.agency, r.field): tuple(int(getattr(r, k)) for k in COUNT_COLUMNS) for r in rows.itertuples()}
         theirs = {key: tuple(int(v[k]) for k in COUNT_COLUMNS) for key, v in calibrated.expected_rows.items()}
         assert ours == theirs
-        assert result["receipt"]["status"] == "accepted" and len(central_receipts(config, "2019")) == 1
+        assert result.receipt["status"] == "accepted" and len(central_receipts(config, "2019")) == 1
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
@@ -192,7 +192,7 @@ def test_a_second_vendor_dialect_is_connected_by_configuration_alone(
         summary = pipeline.validate_batch(vendor_config, pipeline.extract(vendor_config, "onestop", now=horizon))
         assert summary["quarantined"] == 0
         pipeline.aggregate(vendor_config, "TTHC_RESULTS", "2026-11")
-        total = pipeline.report_total(vendor_config, "TTHC_RESULTS", "2026-11")
+        total = pipeline.report_summary(vendor_config, "TTHC_RESULTS", "2026-11")
     from baocao.simulators.onestop.expected_results import tthc_results_total
 
     expected = tthc_results_total(dataset.current_dossiers(), date(2026, 10, 15), date(2026, 11, 14))
@@ -254,8 +254,8 @@ def test_online_services_from_the_simulator_to_an_accepted_submission(
         config.path.write_text(config.path.read_text(encoding="utf-8") + ONLINE_SERVICES_REPORT, encoding="utf-8")
         config = load_config(config.path)
         result = pipeline.run_report(config, "ONLINE_SERVICES", "2026-11")
-        total = pipeline.report_total(config, "ONLINE_SERVICES", "2026-11")
-        assert result["receipt"]["status"] == "accepted" and result["receipt"]["report_type"] == "ONLINE_SERVICES"
+        total = pipeline.report_summary(config, "ONLINE_SERVICES", "2026-11")
+        assert result.receipt["status"] == "accepted" and result.receipt["report_type"] == "ONLINE_SERVICES"
         period_start, period_end = datetime(2026, 10, 15), datetime(2026, 11, 15)
         counted = [
             d

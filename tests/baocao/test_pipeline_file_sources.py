@@ -28,7 +28,8 @@ from baocao.core import tables
 from baocao.core.errors import ConfigurationError, DataQualityError, RetriableError
 from baocao.core.report import ReportType
 from baocao.core.settings import Config
-from baocao.run import pipeline, yearly
+from baocao.reports.scores import read_scores
+from baocao.run import pipeline
 from baocao.run.config import load_config
 from baocao.simulators import demo
 from baocao.simulators.central.server import RunningSandbox, start_in_thread
@@ -46,6 +47,7 @@ from baocao.simulators.files import (
     write_ict_workbook,
 )
 from baocao.storage import ledger, warehouse
+from baocao.transforms import egov_maturity, ict_ranking
 from tests import central_readback
 
 TOKEN = "file-sources-token"
@@ -127,9 +129,16 @@ def yearly_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Wo
         yield world
 
 
+SCORE_INPUTS = {
+    ReportType.ICT_RANKING: ict_ranking.INPUT_COLUMNS,
+    ReportType.EGOV_MATURITY: egov_maturity.INPUT_COLUMNS,
+}
+
+
 def _stored_scores(config: Config, report_type: ReportType, period_id: str) -> list[dict[str, Any]]:
     period = pipeline.period_of(config, report_type, period_id)
-    frame = yearly.load_scores(pipeline.engine_for(config), report_type, period)
+    with pipeline.engine_for(config).connect() as connection:
+        frame = read_scores(connection, report_type, period, SCORE_INPUTS[report_type])
     return sorted(frame.to_dict("records"), key=lambda row: str(row["code"]))
 
 
@@ -155,7 +164,7 @@ def test_ict_ranking_from_the_workbook_to_an_accepted_submission(yearly_world: W
     assert receipt["status"] == "accepted" and receipt["report_type"] == "ICT_RANKING"
     assert len(_central_listing(yearly_world, "ICT_RANKING", "2019")) == 1
 
-    report, _, _ = pipeline.load_report(config, ReportType.ICT_RANKING, "2019")
+    report = pipeline.load_report(config, ReportType.ICT_RANKING, "2019").report.tables["report"]
     departments = report[report["block"] == "DEPARTMENT"].sort_values("rank")
     assert [(row.name, Decimal(row.total), int(row.rank)) for row in departments.head(3).itertuples()] == [
         ("Sở Thông tin và Truyền thông", Decimal("465.000"), 1),
@@ -175,10 +184,10 @@ def test_ict_ranking_from_the_workbook_to_an_accepted_submission(yearly_world: W
 def test_egov_maturity_through_run_report_takes_the_year_from_the_file_name(yearly_world: World) -> None:
     config = yearly_world.config
     result = pipeline.run_report(config, ReportType.EGOV_MATURITY, "2019")  # extract is given no period
-    assert result["receipt"]["status"] == "accepted"
+    assert result.receipt["status"] == "accepted"
     assert [r["state"] for r in ledger.listing(pipeline.engine_for(config), "EGOV_MATURITY")] == ["ACCEPTED"]
-    report, _, _ = pipeline.load_report(config, ReportType.EGOV_MATURITY, "2019")
-    summary = [(row.block, row.level, int(row.count), str(row.share)) for row in report.summary.itertuples()]
+    summary_table = pipeline.load_report(config, ReportType.EGOV_MATURITY, "2019").report.tables["summary"]
+    summary = [(row.block, row.level, int(row.count), str(row.share)) for row in summary_table.itertuples()]
     assert summary == [
         ("DEPARTMENT", "I", 2, "10.00"),
         ("DEPARTMENT", "II", 8, "40.00"),
@@ -385,9 +394,9 @@ def test_catalogue_and_commune_exports_publish_online_services(
     caplog.set_level(logging.DEBUG)
     with world.sandbox:
         result = pipeline.run_report(world.config, "ONLINE_SERVICES", "2019-11")
-        total = pipeline.report_total(world.config, "ONLINE_SERVICES", "2019-11")
-    assert result["receipt"]["status"] == "accepted"
-    catalogue_batch, commune_batch = result["batches"]
+        total = pipeline.report_summary(world.config, "ONLINE_SERVICES", "2019-11")
+    assert result.receipt["status"] == "accepted"
+    catalogue_batch, commune_batch = result.prepared.batches
     assert commune_batch["merged"] == 119
     engine = pipeline.engine_for(world.config)
     assert warehouse.batch_summary(engine, commune_batch["batch_id"])["quarantined"] == 1  # the refused row

@@ -61,7 +61,7 @@ def test_legacy_database_source_with_vanishing_rows(
     expected = tthc_results_total(
         [d for d in dataset.current_dossiers(cut) if not d.deleted], date(2026, 10, 15), date(2026, 11, 14)
     )
-    total = pipeline.report_total(config, "TTHC_RESULTS", "2026-11")
+    total = pipeline.report_summary(config, "TTHC_RESULTS", "2026-11")
     assert {k: total[k] for k in COUNT_COLUMNS} == {k: expected[k] for k in COUNT_COLUMNS}
 
     # A clerk deletes rows: nothing marks them, they simply vanish from the table.
@@ -77,5 +77,5 @@ def test_legacy_database_source_with_vanishing_rows(
     pipeline.aggregate(config, "TTHC_RESULTS", "2026-11")
     remaining = [d for d in dataset.current_dossiers(cut) if not d.deleted and d.code not in {c.code for c in counted}]
     expected_after = tthc_results_total(remaining, date(2026, 10, 15), date(2026, 11, 14))
-    total_after = pipeline.report_total(config, "TTHC_RESULTS", "2026-11")
+    total_after = pipeline.report_summary(config, "TTHC_RESULTS", "2026-11")
     assert total_after["received_total"] == expected_after["received_total"] < total["received_total"]

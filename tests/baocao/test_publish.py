@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 
@@ -25,6 +26,7 @@ from baocao.simulators.central.server import RunningSandbox, start_in_thread
 from baocao.simulators.central.settings import Settings
 from baocao.storage import ledger, warehouse
 from tests import central_readback
+from tests.report_storage import store_altered
 from tests.transforms.test_tthc_aggregation import DOSSIERS, REGISTRY
 
 TOKEN = "test-central-token"
@@ -161,13 +163,10 @@ def test_a_reused_key_is_a_conflict_and_is_not_retried(world: World) -> None:
 
 
 def test_a_failed_report_rule_blocks_publication(world: World) -> None:
-    engine = pipeline.engine_for(world.config)
-    with engine.begin() as connection:
-        connection.execute(
-            sa.update(tables.report_tthc_rows)
-            .where(tables.report_tthc_rows.c.agency == "000.00.01.H99")
-            .values(resolved_late=tables.report_tthc_rows.c.resolved_late + 1)
-        )
+    def one_more_late(report: pd.DataFrame) -> None:  # an aggregation that counted one dossier twice
+        report.loc[(report["kind"] == "ROW") & (report["agency"] == "000.00.01.H99"), "resolved_late"] += 1
+
+    store_altered(world.config, "TTHC_RESULTS", PERIOD, one_more_late)
     with pytest.raises(DataQualityError) as caught:
         pipeline.validate_report(world.config, "TTHC_RESULTS", PERIOD)
     message = str(caught.value)

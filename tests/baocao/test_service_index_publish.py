@@ -73,7 +73,7 @@ def test_service_index_from_the_simulator_to_an_accepted_submission(
         config.path.write_text(config.path.read_text(encoding="utf-8") + service_index_report(fmt), encoding="utf-8")
         config = load_config(config.path)
         result = pipeline.run_report(config, "SERVICE_INDEX", PERIOD)
-        receipt = result["receipt"]
+        receipt = result.receipt
         assert receipt["status"] == "accepted" and receipt["report_type"] == "SERVICE_INDEX"
         assert receipt["period"] == PERIOD
         listed = requests.get(
@@ -92,7 +92,7 @@ def test_service_index_from_the_simulator_to_an_accepted_submission(
         assert rendered.submission is not None
         assert pipeline.publish(config, rendered.submission.id)["receipt_id"] == receipt["receipt_id"]
         payload = rendered.payload
-        total = pipeline.report_total(config, "SERVICE_INDEX", PERIOD)
+        total = pipeline.report_summary(config, "SERVICE_INDEX", PERIOD)
 
     code, metrics = _province_metrics(payload, fmt)
     assert code == config.province_code

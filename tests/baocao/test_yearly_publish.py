@@ -104,10 +104,13 @@ def test_a_broken_ranking_is_blocked_before_it_is_sent(setup: tuple[Config, Runn
     yearly.store_scores(
         engine, ReportType.ICT_RANKING, period, "test", "b1", doubled.drop_duplicates("code").to_dict("records")
     )  # type: ignore[arg-type]
+    # validate_report checks the stored report, which aggregate writes from the stored scores.
+    pipeline.aggregate(config, ReportType.ICT_RANKING, "2019")
     pipeline.validate_report(config, ReportType.ICT_RANKING, "2019")  # clean data passes
     with engine.begin() as connection:
         connection.execute(
             sa.update(tables.agency_scores).where(tables.agency_scores.c.code == "000.00.10.H99").values(policy=-1)
         )
+    pipeline.aggregate(config, ReportType.ICT_RANKING, "2019")
     with pytest.raises(DataQualityError, match="000.00.10.H99"):
         pipeline.validate_report(config, ReportType.ICT_RANKING, "2019")

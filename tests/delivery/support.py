@@ -28,6 +28,7 @@ import sqlalchemy as sa
 import uvicorn
 
 from baocao.core import tables
+from baocao.core.report import Report
 from baocao.core.settings import Config
 from baocao.run import pipeline
 from baocao.run.config import load_config
@@ -35,6 +36,7 @@ from baocao.simulators import demo
 from baocao.simulators.central import create_app
 from baocao.simulators.central.settings import Settings
 from baocao.storage import ledger, warehouse
+from baocao.storage import reports as stored_reports
 from tests import central_readback
 from tests.transforms.test_tthc_aggregation import DOSSIERS, REGISTRY
 
@@ -260,17 +262,16 @@ def load_dossiers(config: Config) -> None:
 
 
 def copy_report_rows(config: Config, periods: Iterable[str]) -> None:
-    """The base period's (sound) report rows stored again under other periods, so that each period
-    has a report to render: many distinct submissions without generating dossiers for each month."""
+    """The base period's (sound, validated) stored report stored again under other periods, and marked
+    validated as the base was, so that each period has a report to render: many distinct submissions
+    without generating dossiers for each month."""
     engine = pipeline.engine_for(config)
-    table = tables.report_tthc_rows
-    with engine.connect() as connection:
-        base = [
-            dict(row) for row in connection.execute(sa.select(table).where(table.c.period_id == BASE_PERIOD)).mappings()
-        ]
-    assert base, "aggregate the base period first"
-    for period in periods:
-        warehouse.replace_report_rows(engine, table, period, "D09", [{**row, "period_id": period} for row in base])
+    base = pipeline.validated_report(config, REPORT, BASE_PERIOD).report
+    for period_id in periods:
+        period = pipeline.period_of(config, REPORT, period_id)
+        copy = Report(base.report_type, period, base.tables, base.completeness)
+        digest = stored_reports.store(engine, copy, {"copied from": BASE_PERIOD}, warehouse.utc_now())
+        stored_reports.mark_validated(engine, digest, warehouse.utc_now(), None)
 
 
 def freeze_all(config: Config, periods: Iterable[str]) -> list[ledger.Submission]:

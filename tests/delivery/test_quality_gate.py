@@ -17,24 +17,27 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
-from baocao.core import tables
 from baocao.core.canonical import LOCAL_TIMEZONE
 from baocao.core.periods import parse_period
 from baocao.run.config import load_config
 from baocao.simulators import demo
 from baocao.storage import ledger, warehouse
 from tests.delivery.support import PullingWorld, pulling_world, run_cli
+from tests.report_storage import current_lines
 
 PERIOD = parse_period("2026-10")
 RULE = "resolved_total = resolved_early + resolved_on_time + resolved_late"
+# An aggregation that gets one figure wrong: the first agency row the stored report gets counts one
+# late dossier too many (the stored lines are JSON objects, `baocao.storage.reports`).
 TAMPER = """
-CREATE TRIGGER tamper_first_report_row AFTER INSERT ON report_tthc_rows
-WHEN (SELECT count(*) FROM report_tthc_rows WHERE period_id = NEW.period_id AND regime = NEW.regime) = 1
+CREATE TRIGGER tamper_first_report_row AFTER INSERT ON report_lines
+WHEN json_extract(NEW.data, '$.kind') = 'ROW'
+ AND (SELECT count(*) FROM report_lines
+      WHERE version_id = NEW.version_id AND json_extract(data, '$.kind') = 'ROW') = 1
 BEGIN
-    UPDATE report_tthc_rows SET resolved_late = resolved_late + 1
-    WHERE period_id = NEW.period_id AND regime = NEW.regime AND agency = NEW.agency AND field = NEW.field;
+    UPDATE report_lines SET data = json_set(data, '$.resolved_late', json_extract(data, '$.resolved_late') + 1)
+    WHERE version_id = NEW.version_id AND table_name = NEW.table_name AND line = NEW.line;
 END
 """
 
@@ -49,12 +52,7 @@ class Gate:
 
     def tampered_row(self) -> dict[str, Any]:
         engine = warehouse.connect(load_config(self.config_path).warehouse_url)
-        table = tables.report_tthc_rows
-        with engine.connect() as connection:
-            rows = [
-                dict(row)
-                for row in connection.execute(sa.select(table).where(table.c.period_id == PERIOD.id)).mappings()
-            ]
+        rows = [line for line in current_lines(engine, "TTHC_RESULTS", PERIOD.id) if line["kind"] == "ROW"]
         broken = [
             r for r in rows if r["resolved_total"] != r["resolved_early"] + r["resolved_on_time"] + r["resolved_late"]
         ]
