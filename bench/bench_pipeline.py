@@ -48,11 +48,14 @@ from baocao.core.canonical import DUE_DAYS, LOCAL_TIMEZONE, Col
 from baocao.core.layouts.tthc import COUNT_COLUMNS
 from baocao.core.periods import Period, Regime, parse_period
 from baocao.core.registry import Agency, Level, Registry
+from baocao.core.report import Report, ReportType
 from baocao.expectations import dossiers as dossier_rules
 from baocao.expectations import tthc_report as report_rules
 from baocao.expectations.runner import SuiteRunner
 from baocao.simulators.onestop import names
+from baocao.storage import reports as stored_reports
 from baocao.storage import staging, warehouse
+from baocao.storage.warehouse import utc_now
 from baocao.transforms import render as renderer
 from baocao.transforms.tthc import assemble_tthc_report, completeness, tthc_rows_query
 
@@ -636,26 +639,6 @@ def _envelope(period: Period, found: Any) -> renderer.Envelope:
     )
 
 
-def _report_rows(report: pd.DataFrame, period: Period, registry: Registry) -> list[dict[str, Any]]:
-    """The rows pipeline.aggregate stores in report_tthc_rows."""
-    levels = registry.level_of()
-    computed_at = warehouse.utc_now()
-    return [
-        {
-            "period_id": period.id,
-            "regime": period.regime.value,
-            "agency": row["agency"],
-            "field": row["field"],
-            "level": levels[row["agency"]].value,
-            "field_name": row["field_name"],
-            **{name: int(row[name]) for name in COUNT_COLUMNS},
-            "on_time_rate": row["on_time_rate"],
-            "computed_at": computed_at,
-        }
-        for row in report[report["kind"] == "ROW"].to_dict("records")
-    ]
-
-
 def _normalised(grouped: pd.DataFrame) -> pd.DataFrame:
     frame = grouped[["agency", "field", "field_name", *COUNT_COLUMNS]].copy()
     for name in COUNT_COLUMNS:
@@ -802,10 +785,12 @@ def run(args: argparse.Namespace, workdir: Path, url: str, bench: Bench, checks:
         report = assemble_tthc_report(grouped, registry, period)
         found = completeness(grouped, registry, period)
         note["note"] = f"{len(report):,} report rows"
-    with bench.step("pipeline", "aggregate: store report rows"):
-        rows = _report_rows(report, period, registry)
-        warehouse.replace_report_rows(engine, tables.report_tthc_rows, period.id, period.regime.value, rows)
-    with bench.step("pipeline", "validate report (GX, pandas)") as note:
+    with bench.step("pipeline", "aggregate: store the report version (JSON lines, hash)") as note:
+        tables_ = {"report": report}
+        digest = stored_reports.store(engine, Report(ReportType.TTHC_RESULTS, period, tables_, found), {}, utc_now())
+        note["note"] = f"version {digest[:12]}"
+    with bench.step("pipeline", "validate report: read the version back, GX on pandas") as note:
+        report = stored_reports.load(engine, ReportType.TTHC_RESULTS, period).report.tables["report"]
         report_outcome = SuiteRunner(workdir / "validation").validate_frame(
             report_rules.report_check_frame(report),
             suite_name=report_rules.SUITE_NAME,
@@ -815,7 +800,9 @@ def run(args: argparse.Namespace, workdir: Path, url: str, bench: Bench, checks:
         )
         note["note"] = f"{report_outcome.evaluated} expectations"
     checks.expect(report_outcome.success, "the report suite passes (identities, totals, rates)")
-    with bench.step("pipeline", "render XML + XSD check") as note:
+    stored_reports.mark_validated(engine, digest, utc_now(), None)
+    with bench.step("pipeline", "render: read the validated version, XML + XSD check") as note:
+        report = stored_reports.load(engine, ReportType.TTHC_RESULTS, period, digest).report.tables["report"]
         payload = renderer.render_tthc_xml(_envelope(period, found), report)
         (workdir / "submission.xml").write_bytes(payload)
         note["note"] = f"{len(payload) / 1024 / 1024:.1f} MiB"

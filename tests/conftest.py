@@ -2,12 +2,35 @@
 
 from __future__ import annotations
 
+import importlib.abc
 import os
+import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from importlib.machinery import ModuleSpec
+from types import ModuleType
 
 import pytest
 import sqlalchemy as sa
+
+
+class _OneImportName(importlib.abc.MetaPathFinder):
+    """The tests run from the repository's root, which is on sys.path, so its folders would import as
+    top-level packages too (`transforms` beside `baocao.transforms`). Production code knows only
+    `baocao.*`; refusing the bare names here makes a stray one (a string passed to importlib, say) fail
+    the tests instead of passing here and failing in an installed wheel."""
+
+    FOLDERS = frozenset({"connectors", "transforms", "expectations", "simulators"})
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
+        if fullname.split(".")[0] in self.FOLDERS:
+            raise ModuleNotFoundError(f"No module named {fullname!r}: the package is baocao.{fullname}")
+        return None
+
+
+sys.meta_path.insert(0, _OneImportName())
 
 POSTGRES_ADMIN_URL = os.environ.get("BAOCAO_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 

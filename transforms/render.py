@@ -68,7 +68,7 @@ def _camel(name: str) -> str:
 
 
 def _schema_path(name: str) -> Any:
-    return resources.files("transforms").joinpath("schemas", name)
+    return resources.files("baocao.transforms").joinpath("schemas", name)
 
 
 @cache

@@ -387,7 +387,7 @@ def load_ruleset(text: str, where: str) -> Ruleset:
 @cache
 def shipped_rulesets() -> tuple[Ruleset, ...]:
     """Every ruleset shipped with the package (package data), ordered by effective date."""
-    folder = resources.files("transforms").joinpath(*RULESET_FOLDER)
+    folder = resources.files("baocao.transforms").joinpath(*RULESET_FOLDER)
     found = [
         load_ruleset(entry.read_text(encoding="utf-8"), f"{'/'.join(RULESET_FOLDER)}/{entry.name}")
         for entry in folder.iterdir()

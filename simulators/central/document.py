@@ -148,7 +148,7 @@ def sender_code_hint(parsed: ParsedBody) -> str | None:
 
 
 def _schema_text(name: str) -> bytes:
-    return importlib.resources.files("transforms").joinpath("schemas", name).read_bytes()
+    return importlib.resources.files("baocao.transforms").joinpath("schemas", name).read_bytes()
 
 
 _xsd_local = threading.local()

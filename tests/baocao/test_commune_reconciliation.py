@@ -94,10 +94,9 @@ class World:
     def received(self) -> dict[str, int]:
         """TTHC_RESULTS received_total per agency for the period, as the pipeline's aggregate stores it."""
         pipeline.aggregate(self.config, "TTHC_RESULTS", PERIOD)
-        r = tables.report_tthc_rows.c
-        query = sa.select(r.agency, sa.func.sum(r.received_total)).where(r.period_id == PERIOD).group_by(r.agency)
-        with pipeline.engine_for(self.config).connect() as connection:
-            return {agency: int(total) for agency, total in connection.execute(query)}
+        report = pipeline.load_report(self.config, "TTHC_RESULTS", PERIOD).report.tables["report"]
+        rows = report[report["kind"] == "ROW"]
+        return {str(agency): int(total) for agency, total in rows.groupby("agency")["received_total"].sum().items()}
 
 
 def _world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, warehouse_url: str, source_options: str = "") -> World:
