@@ -137,19 +137,36 @@ def print_total(total: dict[str, Any]) -> None:
 @click.option("--period", "period_id")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False))
 def status(report_type: str | None, period_id: str | None, config_path: str | None) -> None:
-    """The submission ledger: what was frozen, sent and acknowledged."""
+    """The stored reports (their current versions) and the submission ledger: what was frozen, sent and
+    acknowledged, and from which stored version."""
     from baocao.run import pipeline
     from baocao.storage import ledger
+    from baocao.storage import reports as stored_reports
 
     try:
         config = load_config(config_path)
-        rows = ledger.listing(pipeline.engine_for(config), report_type, period_id)
+        engine = pipeline.engine_for(config)
+        stored = stored_reports.listing(engine, report_type, period_id)
+        rows = ledger.listing(engine, report_type, period_id)
     except BaocaoError as error:
         fail(error)
         return
+    versions = Table(title="Stored reports (current version)")
+    for column in ("report", "period", "version", "aggregated (UTC)", "validated (UTC)"):
+        versions.add_column(column, overflow="fold")
+    for row in stored:
+        versions.add_row(
+            row["report_type"],
+            row["period_id"],
+            row["content_hash"][:12],
+            f"{row['aggregated_at']:%Y-%m-%d %H:%M}",
+            f"{row['validated_at']:%Y-%m-%d %H:%M}" if row["validated_at"] else "no",
+        )
+    out.print(versions)
     table = Table(title="Submission ledger")
-    for column in ("#", "report", "period", "v", "format", "state", "tries", "receipt", "last error"):
-        table.add_column(column)
+    # Nothing is cut short when the terminal is narrow (or the output a file): long cells wrap instead.
+    for column in ("#", "report", "period", "v", "format", "state", "tries", "receipt", "from version", "last error"):
+        table.add_column(column, overflow="fold", min_width=8 if column in ("state", "period") else None)
     for row in rows:
         table.add_row(
             str(row["id"]),
@@ -160,6 +177,7 @@ def status(report_type: str | None, period_id: str | None, config_path: str | No
             row["state"],
             str(row["attempts"]),
             row["receipt_id"] or "",
+            (row["report_hash"] or "")[:12],
             (row["last_error"] or "")[:80],
         )
     out.print(table)

@@ -249,6 +249,7 @@ def listing(engine: Engine, report_type: str | None = None, period_id: str | Non
         submissions.c.state,
         submissions.c.attempts,
         submissions.c.receipt_id,
+        submissions.c.report_hash,
         submissions.c.idempotency_key,
         submissions.c.last_error,
         submissions.c.updated_at,

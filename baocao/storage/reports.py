@@ -287,3 +287,19 @@ def mark_validated(engine: Engine, digest: str, at: datetime, data_docs: str | N
             .where(report_versions.c.content_hash == digest)
             .values(validated_at=at, data_docs=data_docs)
         )
+
+
+def listing(engine: Engine, report_type: str | None = None, period_id: str | None = None) -> list[dict[str, Any]]:
+    """Each report and period's current version: when it was aggregated and whether it was validated."""
+    head, v = report_heads.c, report_versions.c
+    query = (
+        sa.select(head.report_type, head.period_id, head.regime, head.content_hash, head.aggregated_at, v.validated_at)
+        .join(report_versions, sa.and_(v.content_hash == head.content_hash, v.report_type == head.report_type))
+        .order_by(head.report_type, head.period_id)
+    )
+    if report_type:
+        query = query.where(head.report_type == report_type)
+    if period_id:
+        query = query.where(head.period_id == period_id)
+    with engine.connect() as connection:
+        return [dict(row) for row in connection.execute(query).mappings()]
