@@ -19,21 +19,19 @@ from baocao.simulators import demo
 from baocao.simulators.legacy_sql import delete_hoso, seed_hoso
 from baocao.simulators.onestop.expected_results import tthc_results_total
 from baocao.simulators.onestop.generator import generate, write_registry_csv
+from tests import services
 
-MARIADB_ADMIN = "mysql+pymysql://root@127.0.0.1:3306/test"
 SOURCE_URL_ENV = "BAOCAO_TEST_LEGACY_DB_URL"
 
 
 @pytest.fixture
-def mariadb_url() -> Iterator[str]:
+def mariadb_url(mariadb_admin: sa.Engine) -> Iterator[str]:
     name = f"hoso_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(MARIADB_ADMIN)
-    with admin.begin() as connection:
+    with mariadb_admin.begin() as connection:
         connection.execute(sa.text(f"CREATE DATABASE {name} CHARACTER SET utf8mb4"))
-    yield f"mysql+pymysql://root@127.0.0.1:3306/{name}?charset=utf8mb4"
-    with admin.begin() as connection:
+    yield services.MARIADB_URL.rsplit("/", 1)[0] + f"/{name}?charset=utf8mb4"
+    with mariadb_admin.begin() as connection:
         connection.execute(sa.text(f"DROP DATABASE {name}"))
-    admin.dispose()
 
 
 def test_legacy_database_source_with_vanishing_rows(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import tomllib
 import uuid
@@ -30,8 +29,9 @@ from baocao.simulators.legacy_sql import (
 from baocao.simulators.onestop.generator import Dataset, generate
 from baocao.simulators.onestop.records import LOCAL_TIMEZONE, Dossier, Status
 from baocao.transforms.canonical import canonical_record
+from tests import services
 
-MARIADB_ADMIN_URL = os.environ.get("BAOCAO_TEST_MARIADB", "mysql+pymysql://root@127.0.0.1:3306/test")
+MARIADB_ADMIN_URL = services.MARIADB_URL  # the `mariadb_admin` fixture (tests/conftest.py) skips without it
 
 # The table is seeded as the department's system stood on this day, then moved to the data's horizon.
 SEEDED_AT = datetime(2026, 11, 1, 8, 0, tzinfo=LOCAL_TIMEZONE)
@@ -42,22 +42,6 @@ SECOND = timedelta(seconds=1)
 @pytest.fixture(scope="module")
 def dataset() -> Dataset:
     return generate(seed=23, volume=2_000, start=date(2026, 9, 15), end=date(2026, 11, 14))
-
-
-@pytest.fixture(scope="session")
-def mariadb_admin() -> Iterator[sa.Engine]:
-    engine = sa.create_engine(MARIADB_ADMIN_URL, connect_args={"connect_timeout": 3})
-    try:
-        with engine.connect() as connection:
-            connection.execute(sa.text("SELECT 1"))
-    except sa.exc.OperationalError as error:
-        engine.dispose()
-        # CI starts MariaDB (.ci/run): there a missing server is a failure, not a reason to skip.
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"MariaDB not reachable at {MARIADB_ADMIN_URL}: {error.orig}")
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql", "mariadb"])

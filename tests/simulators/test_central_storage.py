@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import signal
 import subprocess
 import sys
@@ -33,7 +32,6 @@ from tests.simulators.central_support import (
     to_bytes,
 )
 
-POSTGRES_URL = os.environ.get("BAOCAO_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 DELAY = 1.0  # seconds every new submission stays "in progress"
 
 
@@ -140,10 +138,10 @@ def test_finished_keys_are_forgotten_only_after_the_retention(sqlite_url: str) -
 
 
 @pytest.fixture
-def postgres_schema() -> Iterator[str]:
+def postgres_schema(postgres_admin_url: str) -> Iterator[str]:
     """A schema of our own in the shared test database, dropped afterwards."""
     schema = f"central_test_{uuid.uuid4().hex[:12]}"
-    engine = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    engine = sa.create_engine(postgres_admin_url, isolation_level="AUTOCOMMIT")
     try:
         yield schema
     finally:
@@ -152,14 +150,14 @@ def postgres_schema() -> Iterator[str]:
         engine.dispose()
 
 
-def test_postgresql_storage_with_two_instances(postgres_schema: str) -> None:
-    settings = settings_for(POSTGRES_URL, database_schema=postgres_schema, processing_delay=DELAY)
+def test_postgresql_storage_with_two_instances(postgres_admin_url: str, postgres_schema: str) -> None:
+    settings = settings_for(postgres_admin_url, database_schema=postgres_schema, processing_delay=DELAY)
     with start_in_thread(settings) as first, start_in_thread(settings) as second:
         _one_key_twice_at_once(first, second)
         _one_version_under_two_keys_at_once(first, second)
         v1 = get(first.base_url, "/submissions", report_type="TTHC_RESULTS", period="2026-11").json()[0]
         assert get(second.base_url, f"/submissions/{v1['receipt_id']}").json() == v1
-    engine = sa.create_engine(POSTGRES_URL)
+    engine = sa.create_engine(postgres_admin_url)
     with engine.connect() as connection:
         tables = set(
             connection.execute(
