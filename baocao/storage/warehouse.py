@@ -24,6 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from baocao.core.canonical import CANONICAL_COLUMNS, LOCAL_TIMEZONE, Col
+from baocao.core.states import BatchState
 from baocao.core.tables import (
     PROCEDURE_COLUMNS,
     _dossier_columns,
@@ -108,7 +109,7 @@ def start_batch(
                 batch_id=batch_id,
                 source=source,
                 kind=kind,
-                state="STAGED",
+                state=BatchState.STAGED,
                 window_from=window_from,
                 window_to=window_to,
                 started_at=utc_now(),
@@ -318,7 +319,7 @@ def merge_batch(
     """
     with engine.connect() as connection:
         batch = connection.execute(sa.select(batches).where(batches.c.batch_id == batch_id)).mappings().one()
-        if batch["state"] == "MERGED":
+        if batch["state"] == BatchState.MERGED:
             return int(batch["merged"])
         held_back = sorted(
             set(
@@ -444,7 +445,7 @@ def _finish_merge(connection: Connection, batch: sa.RowMapping, merged: int) -> 
     connection.execute(
         sa.update(batches)
         .where(batches.c.batch_id == batch_id)
-        .values(state="MERGED", merged=merged, quarantined=quarantined, finished_at=utc_now())
+        .values(state=BatchState.MERGED, merged=merged, quarantined=quarantined, finished_at=utc_now())
     )
     state = insert(source_state).values(source=batch["source"], watermark=batch["window_to"], batch_id=batch_id)
     connection.execute(
@@ -601,7 +602,9 @@ def replace_report_rows(
             connection.execute(sa.insert(table), [dict(row) for row in rows])
 
 
-def finish_file_batch(engine: Engine, batch_id: str, state: str, pulled: int, stored: int, quarantined: int) -> None:
+def finish_file_batch(
+    engine: Engine, batch_id: str, state: BatchState, pulled: int, stored: int, quarantined: int
+) -> None:
     """Close the batch of a file stored whole (a catalogue, a score workbook): STORED; REJECTED when the
     file was refused (what the source stored before is left as it was); FAILED when it could not be fetched."""
     with engine.begin() as connection:
