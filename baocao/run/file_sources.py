@@ -48,7 +48,7 @@ from baocao.core.report import ReportType
 from baocao.core.settings import Config, SourceConfig
 from baocao.core.states import BatchState
 from baocao.run import yearly
-from baocao.storage import warehouse
+from baocao.storage import locks, warehouse
 from baocao.transforms.canonical import canonical_frame, canonical_record, deduplicate_latest
 
 log = logging.getLogger(__name__)
@@ -580,7 +580,11 @@ def _store_petitions(config: Config, engine: Engine, source: SourceConfig, batch
 
 
 def upsert_petitions(engine: Engine, rows: Sequence[Mapping[str, Any]]) -> int:
-    """Insert or replace petitions by code in one transaction (an export has no change time: the newest read wins)."""
+    """Insert or replace petitions by code in one transaction (an export has no change time: the newest read wins).
+
+    Two stores at once take turns (petition codes are one namespace, so one lock for the table): each
+    upsert alone is safe, but two transactions each holding some of the other's rows would deadlock.
+    """
     table = tables.petitions
     insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
     statement = insert(table)
@@ -588,7 +592,7 @@ def upsert_petitions(engine: Engine, rows: Sequence[Mapping[str, Any]]) -> int:
         index_elements=[table.c.code],
         set_={column.name: statement.excluded[column.name] for column in table.columns if column.name != "code"},
     )
-    with engine.begin() as connection:
+    with locks.exclusive(engine, table.name) as connection:
         for offset in range(0, len(rows), 5000):
             connection.execute(statement, [dict(row) for row in rows[offset : offset + 5000]])
     return len(rows)

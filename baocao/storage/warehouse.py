@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -37,7 +38,7 @@ from baocao.core.tables import (
     quarantine,
     source_state,
 )
-from baocao.storage import staging
+from baocao.storage import locks, staging
 
 
 def utc_now() -> datetime:
@@ -186,8 +187,8 @@ def _sqlite_scratch(staged_file: Path, rows: Iterable[pa.RecordBatch]) -> tuple[
     Timestamps become SQLAlchemy's own "YYYY-MM-DD HH:MM:SS.ffffff" text by an Arrow cast, booleans
     0/1. Per million rows: ~4 s, against ~15 s for Python's executemany.
     """
-    scratch = staged_file.with_name(staged_file.name + ".merge.sqlite")
-    scratch.unlink(missing_ok=True)
+    # Named per merge: a second merge of the batch at the same moment must not write into this one's.
+    scratch = staged_file.with_name(f"{staged_file.name}.{uuid.uuid4().hex[:12]}.merge.sqlite")
     as_text = {name for name in CANONICAL_COLUMNS if pa.types.is_timestamp(staging.SCHEMA.field(name).type)}
     target = pa.schema(
         [
@@ -316,66 +317,87 @@ def merge_batch(
     table on PostgreSQL, ADBC into an attached scratch file on SQLite), then upserted in one
     statement; a big first load into an empty table is copied straight in on PostgreSQL
     (`_load_into_empty`) and inserted without the period index on SQLite (`_insert_into_empty_sqlite`).
+
+    Two merges of one batch at once (a task retried while the first attempt still runs) merge it
+    once: the second finds it MERGED when its turn comes and returns what the first merged.
     """
     with engine.connect() as connection:
-        batch = connection.execute(sa.select(batches).where(batches.c.batch_id == batch_id)).mappings().one()
-        if batch["state"] == BatchState.MERGED:
-            return int(batch["merged"])
-        held_back = sorted(
-            set(
-                connection.execute(
-                    sa.select(quarantine.c.record_key).where(quarantine.c.batch_id == batch_id)
-                ).scalars()
-            )
-        )
-        connection.commit()
-        rows = staging.read_batch(staged_file, held_back)
         if connection.dialect.name == "sqlite":
-            merged = _merge_sqlite(connection, batch, rows, staged_file, initial_load_min_rows)
+            merged = _merge_sqlite(connection, batch_id, staged_file, initial_load_min_rows)
         else:
-            if _empty_for_initial_load(connection, int(batch["staged"] or 0), initial_load_min_rows):
-                merged = _load_into_empty(connection, rows, batch["source"], batch_id)
-            else:
-                load = _merge_table(batch_id)
-                load.drop(connection, checkfirst=True)
-                load.create(connection)
-                merged = _copy(connection, load.name, rows, [column.name for column in load.columns])
-                _upsert_from(connection, load, batch["source"], batch_id)
-                load.drop(connection)
-            _finish_merge(connection, batch, merged)
-            connection.commit()
-    # Staging is scratch space: once merged, the batch's rows live in `dossiers`.
+            with locks.exclusive_on(connection, f"merge:{batch_id}"):
+                batch = _batch(connection, batch_id)
+                if batch["state"] == BatchState.MERGED:
+                    return int(batch["merged"])
+                rows = staging.read_batch(staged_file, _held_back(connection, batch_id))
+                if _empty_for_initial_load(connection, int(batch["staged"] or 0), initial_load_min_rows):
+                    merged = _load_into_empty(connection, rows, batch["source"], batch_id)
+                else:
+                    load = _merge_table(batch_id)
+                    load.drop(connection, checkfirst=True)
+                    load.create(connection)
+                    merged = _copy(connection, load.name, rows, [column.name for column in load.columns])
+                    _upsert_from(connection, load, batch["source"], batch_id)
+                    load.drop(connection)
+                _finish_merge(connection, batch, merged)
+    # Staging is scratch space: once merged, the batch's rows live in `dossiers`. Scratch files a
+    # crashed SQLite merge of this batch left go too (a concurrent one finds the batch MERGED anyway).
     staged_file.unlink(missing_ok=True)
+    for scratch in staged_file.parent.glob(f"{staged_file.name}.*.merge.sqlite"):
+        scratch.unlink(missing_ok=True)
     return int(merged)
 
 
-def _merge_sqlite(
-    connection: Connection,
-    batch: sa.RowMapping,
-    rows: Iterable[pa.RecordBatch],
-    staged_file: Path,
-    initial_load_min_rows: int,
-) -> int:
+def _batch(connection: Connection, batch_id: str) -> sa.RowMapping:
+    return connection.execute(sa.select(batches).where(batches.c.batch_id == batch_id)).mappings().one()
+
+
+def _held_back(connection: Connection, batch_id: str) -> list[str]:
+    """The batch's quarantined record keys: the merge skips their rows."""
+    keys = connection.execute(sa.select(quarantine.c.record_key).where(quarantine.c.batch_id == batch_id)).scalars()
+    return sorted(set(keys))
+
+
+def _merge_sqlite(connection: Connection, batch_id: str, staged_file: Path, initial_load_min_rows: int) -> int:
     """SQLite: rows into a scratch file (ADBC), attached while no transaction is open, merged, detached.
 
-    The transaction starts with BEGIN IMMEDIATE, which takes the write lock at once: a concurrent
-    merge waits, and the emptiness check below cannot race. A big first load into an empty table is
-    inserted with the period index dropped and rebuilt afterwards (`_insert_into_empty_sqlite`); SQLite's
-    DDL is transactional, so a failure restores the index with everything else.
+    The scratch file is written before the write lock is taken, so other writers wait only for the
+    upsert. The transaction starts with BEGIN IMMEDIATE, which takes the write lock at once: a
+    concurrent merge waits, the batch's state is read again under the lock (another merge of this
+    batch may have finished meanwhile, and removed the staged file), and the emptiness check below
+    cannot race. A big first load into an empty table is inserted with the period index dropped and
+    rebuilt afterwards (`_insert_into_empty_sqlite`); SQLite's DDL is transactional, so a failure
+    restores the index with everything else.
     """
-    scratch, merged = _sqlite_scratch(staged_file, rows)
+    batch = _batch(connection, batch_id)
+    if batch["state"] == BatchState.MERGED:
+        return int(batch["merged"])
+    held_back = _held_back(connection, batch_id)
+    connection.commit()
+    try:
+        scratch, merged = _sqlite_scratch(staged_file, staging.read_batch(staged_file, held_back))
+    except FileNotFoundError:
+        done = _batch(connection, batch_id)
+        connection.commit()
+        if done["state"] != BatchState.MERGED:
+            raise
+        return int(done["merged"])
     try:
         # The default 2 MiB page cache thrashes on millions of rows keyed by text codes: give this
         # connection 256 MiB for as long as it is pooled.
         connection.exec_driver_sql("PRAGMA cache_size = -262144")
         connection.exec_driver_sql(f"ATTACH DATABASE ? AS {_SQLITE_LOAD_SCHEMA}", (str(scratch),))
         try:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-            if _empty_for_initial_load(connection, merged, initial_load_min_rows):
-                _insert_into_empty_sqlite(connection, _SQLITE_LOAD, batch["source"], batch["batch_id"])
+            locks.begin_exclusive(connection, f"merge:{batch_id}")
+            batch = _batch(connection, batch_id)
+            if batch["state"] == BatchState.MERGED:
+                merged = int(batch["merged"])
             else:
-                _upsert_from(connection, _SQLITE_LOAD, batch["source"], batch["batch_id"])
-            _finish_merge(connection, batch, merged)
+                if _empty_for_initial_load(connection, merged, initial_load_min_rows):
+                    _insert_into_empty_sqlite(connection, _SQLITE_LOAD, batch["source"], batch_id)
+                else:
+                    _upsert_from(connection, _SQLITE_LOAD, batch["source"], batch_id)
+                _finish_merge(connection, batch, merged)
             connection.commit()
         except BaseException:
             connection.rollback()
@@ -473,7 +495,9 @@ def replace_procedures(
         {**{name: row.get(name) for name in PROCEDURE_COLUMNS}, "source": source, "batch_id": batch_id} for row in rows
     ]
     at = as_of or datetime.now(LOCAL_TIMEZONE).replace(tzinfo=None)
-    with engine.begin() as connection:  # (an older warehouse's catalogue was backfilled by `connect`)
+    # Two imports of one source's catalogue at once take turns: the second reads the history the first
+    # committed (otherwise both delete, both insert, and the second dies on the primary key).
+    with locks.exclusive(engine, f"procedures:{source}") as connection:
         last = connection.execute(
             sa.select(sa.func.max(catalogue_imports.c.imported_at)).where(catalogue_imports.c.source == source)
         ).scalar_one()
@@ -595,8 +619,9 @@ def quarantined_records(engine: Engine, batch_id: str) -> list[Mapping[str, Any]
 def replace_report_rows(
     engine: Engine, table: sa.Table, period_id: str, regime: str, rows: Sequence[Mapping[str, Any]]
 ) -> None:
-    """Replace one period's report rows in one transaction, so a rerun leaves exactly one copy."""
-    with engine.begin() as connection:
+    """Replace one period's report rows in one transaction, so a rerun leaves exactly one copy; two
+    aggregations of one period at once take turns (the second replaces what the first stored)."""
+    with locks.exclusive(engine, f"{table.name}:{period_id}:{regime}") as connection:
         connection.execute(sa.delete(table).where(table.c.period_id == period_id, table.c.regime == regime))
         if rows:
             connection.execute(sa.insert(table), [dict(row) for row in rows])
