@@ -32,13 +32,12 @@ from baocao.core.tables import (
     batches,
     catalogue_imports,
     dossiers,
-    metadata,
     procedure_history,
     procedures,
     quarantine,
     source_state,
 )
-from baocao.storage import locks, staging
+from baocao.storage import locks, migrations, staging
 
 
 def utc_now() -> datetime:
@@ -54,42 +53,23 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def connect(url: str) -> Engine:
-    """An engine for the warehouse URL, with its schema (and, for SQLite, its folder) created if missing."""
+def open_engine(url: str) -> Engine:
+    """An engine for the warehouse URL (for SQLite, its folder created), its schema left as it is."""
     parsed = sa.engine.make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url, future=True, pool_pre_ping=True)
-    if engine.dialect.name == "sqlite":
-        sa.event.listen(engine, "connect", _sqlite_pragmas)
-    metadata.create_all(engine)
-    _add_missing_columns(engine)
-    try:
-        with engine.begin() as connection:
-            _backfill_history(connection)
-    except sa.exc.IntegrityError:
-        pass  # another worker connecting at the same moment wrote the same first versions
-    return engine
+    created = sa.create_engine(url, future=True, pool_pre_ping=True)
+    if created.dialect.name == "sqlite":
+        sa.event.listen(created, "connect", _sqlite_pragmas)
+    return created
 
 
-# Columns added after a table first shipped: (table, column, SQL type). create_all() creates missing
-# tables only, so a warehouse made by an older version gets them here.
-_ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (("submissions", "signature", "TEXT"),)
-
-
-def _add_missing_columns(engine: Engine) -> None:
-    for table, column, sql_type in _ADDED_COLUMNS:
-        if column in {found["name"] for found in sa.inspect(engine).get_columns(table)}:
-            continue
-        # Fixed identifiers from the list above, not input. PostgreSQL's IF NOT EXISTS makes a race
-        # between two workers harmless; on SQLite the loser sees "duplicate column" and moves on.
-        if_missing = "IF NOT EXISTS " if engine.dialect.name == "postgresql" else ""
-        try:
-            with engine.begin() as connection:
-                connection.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {if_missing}{column} {sql_type}")
-        except sa.exc.OperationalError:
-            if column not in {found["name"] for found in sa.inspect(engine).get_columns(table)}:
-                raise
+def connect(url: str) -> Engine:
+    """An engine for the warehouse URL, its schema created or upgraded to this code's revision if behind
+    (`baocao.storage.migrations`; `baocao db upgrade` does the same on its own)."""
+    created = open_engine(url)
+    migrations.upgrade(created)
+    return created
 
 
 def _insert_for(engine_or_connection: Engine | Connection) -> Any:
@@ -540,26 +520,6 @@ def replace_procedures(
             sa.insert(catalogue_imports).values(source=source, imported_at=at, batch_id=batch_id, entries=len(records))
         )
     return len(records)
-
-
-def _backfill_history(connection: Connection) -> None:
-    """A warehouse from before the history: its stored catalogue becomes the first version of each
-    entry, imported now (nothing is known of its earlier states, so earlier periods count it, as
-    they did before the upgrade)."""
-    if connection.execute(sa.select(catalogue_imports.c.source).limit(1)).first() is not None:
-        return
-    now = datetime.now(LOCAL_TIMEZONE).replace(tzinfo=None)
-    stored = sa.select(*procedures.c, sa.literal(now, sa.DateTime).label("valid_from"))
-    connection.execute(sa.insert(procedure_history).from_select([*procedures.c.keys(), "valid_from"], stored))
-    sources = sa.select(
-        procedures.c.source,
-        sa.literal(now, sa.DateTime),
-        sa.func.min(procedures.c.batch_id),
-        sa.func.count(),
-    ).group_by(procedures.c.source)
-    connection.execute(
-        sa.insert(catalogue_imports).from_select(["source", "imported_at", "batch_id", "entries"], sources)
-    )
 
 
 def live_codes(engine: Engine, source: str, agencies: Iterable[str] | None = None) -> set[str]:

@@ -10,9 +10,8 @@ both delete and both insert, and the second dies on the primary key: `UniqueViol
 from __future__ import annotations
 
 import multiprocessing.context
-import queue
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -29,45 +28,9 @@ from tests.expectations.test_suites import good
 from tests.storage import writers
 from tests.transforms.test_online_services import procedure
 
-WRITERS = 2
 ROUNDS = 4
 AGENCY = "000.00.01.H99"
 ONLINE_TYPES = ("FULL", "PARTIAL", "NONE")
-
-
-def _together(
-    context: multiprocessing.context.BaseContext, target: Callable[..., None], url: str, rounds: int, *args: Any
-) -> dict[str, list[Any]]:
-    """Run `target` in two processes at once; what each returned, round by round, by writer name."""
-    barrier = context.Barrier(WRITERS)
-    results = context.Queue()
-    names = [f"writer-{number}" for number in range(WRITERS)]
-    processes = [context.Process(target=target, args=(url, barrier, results, name, *args)) for name in names]
-    for process in processes:
-        process.start()
-    returned: dict[str, list[Any]] = {name: [] for name in names}
-    failures: list[str] = []
-    deadline = time.monotonic() + 240
-    try:
-        while sum(len(values) for values in returned.values()) + len(failures) < WRITERS * rounds:
-            if len(failures) == WRITERS:
-                break
-            try:
-                name, number, value = results.get(timeout=max(0.1, deadline - time.monotonic()))
-            except queue.Empty:
-                raise AssertionError(f"writers still running after 240 s: {returned}") from None
-            if number is None:
-                failures.append(f"{name}:\n{value}")
-            else:
-                returned[name].append(value)
-    finally:
-        for process in processes:
-            process.join(30)
-            if process.exitcode is None:
-                process.kill()
-    assert not failures, "\n".join(failures)
-    assert [process.exitcode for process in processes] == [0] * WRITERS
-    return returned
 
 
 def _catalogues(entries: int) -> list[list[dict[str, Any]]]:
@@ -88,7 +51,9 @@ def test_two_imports_of_one_catalogue_at_once(
     engine = warehouse.connect(warehouse_url)
     catalogues = _catalogues(1500)
     started = time.monotonic()
-    returned = _together(writer_processes, writers.replace_catalogue, warehouse_url, ROUNDS, "danh-muc", catalogues)
+    returned = writers.run_together(
+        writer_processes, writers.replace_catalogue, warehouse_url, ROUNDS, "danh-muc", catalogues
+    )
     seconds = time.monotonic() - started
 
     assert all(values == [1500] * ROUNDS for values in returned.values())
@@ -101,9 +66,9 @@ def test_two_imports_of_one_catalogue_at_once(
     assert _published(stored) == _published(catalogues[-1])
     assert _published(history) == sorted(_published([entry for catalogue in catalogues for entry in catalogue]))
     assert _published([row for row in history if row["valid_to"] is None]) == _published(catalogues[-1])
-    assert len(imports) == WRITERS * ROUNDS and {row["entries"] for row in imports} == {1500}
+    assert len(imports) == writers.WRITERS * ROUNDS and {row["entries"] for row in imports} == {1500}
     engine.dispose()
-    print(f"\n{engine.dialect.name}: {WRITERS} writers x {ROUNDS} catalogue imports at once in {seconds:.1f} s")
+    print(f"\n{engine.dialect.name}: {writers.WRITERS} writers x {ROUNDS} catalogue imports at once in {seconds:.1f} s")
 
 
 def _report(round_: int, rows: int) -> list[dict[str, Any]]:
@@ -131,7 +96,9 @@ def test_two_aggregations_of_one_period_at_once(
     other_period = [{**row, "period_id": "2026-10"} for row in _report(9, 10)]
     warehouse.replace_report_rows(engine, tables.report_tthc_rows, "2026-10", "D09", other_period)
     started = time.monotonic()
-    returned = _together(writer_processes, writers.replace_report, warehouse_url, ROUNDS, "2026-11", "D09", reports)
+    returned = writers.run_together(
+        writer_processes, writers.replace_report, warehouse_url, ROUNDS, "2026-11", "D09", reports
+    )
     seconds = time.monotonic() - started
 
     assert all(values == [1500] * ROUNDS for values in returned.values())
@@ -145,7 +112,9 @@ def test_two_aggregations_of_one_period_at_once(
     )
     assert others == 10  # another period's rows are left alone
     engine.dispose()
-    print(f"\n{engine.dialect.name}: {WRITERS} writers x {ROUNDS} replacements of a period at once: {seconds:.1f} s")
+    print(
+        f"\n{engine.dialect.name}: {writers.WRITERS} writers x {ROUNDS} period replacements at once in {seconds:.1f} s"
+    )
 
 
 def test_two_merges_of_one_batch_at_once(
@@ -163,7 +132,7 @@ def test_two_merges_of_one_batch_at_once(
         warehouse.stage_dossiers(engine, batch_id, frame, pulled=len(records), staging_dir=folder)
         batches.append((batch_id, str(staging.batch_file(folder, batch_id))))
     started = time.monotonic()
-    returned = _together(writer_processes, writers.merge, warehouse_url, ROUNDS, batches)
+    returned = writers.run_together(writer_processes, writers.merge, warehouse_url, ROUNDS, batches)
     seconds = time.monotonic() - started
 
     assert all(values == [2000] * ROUNDS for values in returned.values())
@@ -175,4 +144,6 @@ def test_two_merges_of_one_batch_at_once(
     assert warehouse.watermark(engine, "test") == datetime(2026, 11, 20 + ROUNDS - 1)
     assert list(folder.iterdir()) == []  # staged and scratch files are gone
     engine.dispose()
-    print(f"\n{engine.dialect.name}: {WRITERS} writers x {ROUNDS} merges of one batch at once in {seconds:.1f} s")
+    print(
+        f"\n{engine.dialect.name}: {writers.WRITERS} writers x {ROUNDS} merges of one batch at once in {seconds:.1f} s"
+    )
