@@ -1,7 +1,7 @@
 """The warehouse's migrations, on SQLite and PostgreSQL: a warehouse made before them (by the code of
 5277557, or older) is adopted with nothing lost and ends at head; revision 0001 is that code's schema;
 head is what `baocao.core.tables` defines (a table changed without a migration fails here); workers
-starting together upgrade once.
+starting together upgrade once; `baocao db upgrade` and `baocao db current`.
 
 The schema of 5277557 is kept as DDL files (schema_5277557/, their header says how they were made),
 so that these tests need no git history.
@@ -17,10 +17,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from click.testing import CliRunner, Result
 
+from baocao.cli import main
 from baocao.core import tables
 from baocao.core.canonical import LOCAL_TIMEZONE
 from baocao.storage import ledger, migrations, warehouse
@@ -403,3 +406,47 @@ def test_head_is_what_the_tables_define(
     }
     assert found == {"add_table", "add_column", "modify_type"}
     engine.dispose()
+
+
+def _said(result: Result) -> str:
+    """The command's output with rich's line wrapping undone."""
+    return " ".join(result.output.split())
+
+
+def test_db_upgrade_and_current(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BAOCAO_TEST_CENTRAL_TOKEN", "token")
+    config = tmp_path / "baocao.toml"
+    config.write_text(
+        '[province]\ncode = "H99"\nname = "Tỉnh thử"\n\n[warehouse]\nurl = "sqlite:///var/warehouse.db"\n\n'
+        '[registry]\nagencies = "agencies.csv"\n\n'
+        '[central]\nurl = "http://127.0.0.1:1/api/v1"\ntoken_env = "BAOCAO_TEST_CENTRAL_TOKEN"\n',
+        encoding="utf-8",
+    )
+    (tmp_path / "var").mkdir()
+    url = f"sqlite:///{tmp_path / 'var' / 'warehouse.db'}"
+    _old_warehouse(url, without_tables=HISTORY_TABLES).dispose()
+    runner = CliRunner()
+    head = migrations.head()
+
+    current = runner.invoke(main, ["db", "current", "--config", str(config)])
+    assert current.exit_code == 0, current.output
+    assert f"revision none, newest {head} (behind: run `baocao db upgrade`)" in _said(current)
+    assert migrations.current(warehouse.open_engine(url)) is None  # looking changed nothing
+
+    upgraded = runner.invoke(main, ["db", "upgrade", "--config", str(config)])
+    assert upgraded.exit_code == 0, upgraded.output
+    assert f"upgraded from no revision to {head}" in _said(upgraded)
+    again = runner.invoke(main, ["db", "upgrade", "--config", str(config)])
+    assert again.exit_code == 0 and f"at {head} already, nothing to do" in _said(again)
+    current = runner.invoke(main, ["db", "current", "--config", str(config)])
+    assert f"revision {head}, newest {head} (up to date)" in _said(current)
+
+    # A warehouse a newer version migrated: refused, not used with a schema this code does not know.
+    engine = warehouse.open_engine(url)
+    with engine.begin() as connection:
+        connection.execute(sa.text("UPDATE alembic_version SET version_num = '9999'"))
+    engine.dispose()
+    current = runner.invoke(main, ["db", "current", "--config", str(config)])
+    assert "revision 9999" in _said(current) and "newer code migrated it" in _said(current)
+    refused = runner.invoke(main, ["db", "upgrade", "--config", str(config)])
+    assert refused.exit_code == 1 and "does not know" in _said(refused)
