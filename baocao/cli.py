@@ -267,6 +267,68 @@ def export(
     out.print(f"wrote {path} ({rows} row(s), {file_format})")
 
 
+@main.group()
+def db() -> None:
+    """The warehouse's schema: create or upgrade it, show its revision."""
+
+
+def _shown(url: str) -> str:
+    """The warehouse URL without its password."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@db.command("upgrade")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Configuration file.")
+def db_upgrade(config_path: str | None) -> None:
+    """Create the warehouse's schema, or upgrade it to this version's newest revision (a warehouse made
+    before the migrations is adopted). Workers do the same at start when the warehouse is behind."""
+    from baocao.storage import migrations, warehouse
+
+    try:
+        config = load_config(config_path)
+        engine = warehouse.open_engine(config.warehouse_url)
+        try:
+            done = migrations.upgrade(engine)
+        finally:
+            engine.dispose()
+    except BaocaoError as error:
+        fail(error)
+        return
+    where = _shown(config.warehouse_url)
+    if done.changed:
+        out.print(f"warehouse {where}: upgraded from {done.before or 'no revision'} to {done.after}")
+    else:
+        out.print(f"warehouse {where}: at {done.after} already, nothing to do")
+
+
+@db.command("current")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Configuration file.")
+def db_current(config_path: str | None) -> None:
+    """The warehouse's schema revision and this version's newest; nothing is changed."""
+    from baocao.storage import migrations, warehouse
+
+    try:
+        config = load_config(config_path)
+        engine = warehouse.open_engine(config.warehouse_url)
+        try:
+            found = migrations.current(engine)
+        finally:
+            engine.dispose()
+    except BaocaoError as error:
+        fail(error)
+        return
+    newest = migrations.head()
+    if found == newest:
+        state = "up to date"
+    elif found is None or migrations.known(found):
+        state = "behind: run `baocao db upgrade`"
+    else:
+        state = "unknown to this version: newer code migrated it"
+    out.print(f"warehouse {_shown(config.warehouse_url)}: revision {found or 'none'}, newest {newest} ({state})")
+
+
 def _add_development_commands() -> None:
     """`demo`, `simulate` and `sandbox` come with the simulators, which a development install has and the
     wheel and the image do not: they are added when that package is there, never imported otherwise."""

@@ -46,8 +46,9 @@ from baocao.core.periods import Period, PeriodType, Regime, parse_period
 from baocao.core.registry import load_registry
 from baocao.core.report import ReportType
 from baocao.core.settings import Config, SourceConfig
+from baocao.core.states import BatchState
 from baocao.run import yearly
-from baocao.storage import warehouse
+from baocao.storage import locks, warehouse
 from baocao.transforms.canonical import canonical_frame, canonical_record, deduplicate_latest
 
 log = logging.getLogger(__name__)
@@ -91,7 +92,7 @@ def extract_file(
             raise ConfigurationError(f"source {source.name}: kind {source.kind!r} is not a file source extract reads")
     except BaocaoError as error:
         # REJECTED: the file was refused (reasons in quarantine); FAILED: it could not be fetched (try later).
-        state = "FAILED" if isinstance(error, RetriableError) else "REJECTED"
+        state = BatchState.FAILED if isinstance(error, RetriableError) else BatchState.REJECTED
         quarantined = len({row["record_key"] for row in warehouse.quarantined_records(engine, batch_id)})
         warehouse.finish_file_batch(engine, batch_id, state, pulled=0, stored=0, quarantined=quarantined)
         raise
@@ -190,7 +191,7 @@ def _store_catalogue(engine: Engine, source: SourceConfig, batch_id: str, now: d
         _refuse(engine, source, batch_id, failures, kept)
     stored = warehouse.replace_procedures(engine, source.name, batch_id, records, as_of=now)
     skipped = sum(len(result.skipped) for result in results)
-    warehouse.finish_file_batch(engine, batch_id, "STORED", pulled=len(records), stored=stored, quarantined=0)
+    warehouse.finish_file_batch(engine, batch_id, BatchState.STORED, pulled=len(records), stored=stored, quarantined=0)
     log.info(
         "source %s: catalogue of %d procedure(s) stored from %s (%d non-procedure element(s) ignored)",
         source.name,
@@ -281,7 +282,7 @@ def _store_scores(config: Config, engine: Engine, source: SourceConfig, batch_id
     except (BaocaoError, ValueError) as error:
         _refuse(engine, source, batch_id, [RuleFailure(f"{report.value.lower()}.input", path.name, str(error))], kept)
     stored = yearly.store_scores(engine, report, period, source.name, batch_id, scores)
-    warehouse.finish_file_batch(engine, batch_id, "STORED", pulled=len(scores), stored=stored, quarantined=0)
+    warehouse.finish_file_batch(engine, batch_id, BatchState.STORED, pulled=len(scores), stored=stored, quarantined=0)
     log.info(
         "source %s: %s %s: %d unit(s) stored from %s (%d row(s) that are not data skipped)",
         source.name,
@@ -564,7 +565,9 @@ def _store_petitions(config: Config, engine: Engine, source: SourceConfig, batch
         for failure in rejected[:20]:
             log.warning("source %s: %s quarantined: %s (%s)", source.name, failure.record, failure.rule, failure.detail)
     pulled = sum(len(result.records) + len(result.rejects) for result in results)
-    warehouse.finish_file_batch(engine, batch_id, "STORED", pulled=pulled, stored=stored, quarantined=quarantined)
+    warehouse.finish_file_batch(
+        engine, batch_id, BatchState.STORED, pulled=pulled, stored=stored, quarantined=quarantined
+    )
     log.info(
         "source %s: batch %s read %d file(s) (%s): %d petition(s) stored, %d quarantined",
         source.name,
@@ -577,7 +580,11 @@ def _store_petitions(config: Config, engine: Engine, source: SourceConfig, batch
 
 
 def upsert_petitions(engine: Engine, rows: Sequence[Mapping[str, Any]]) -> int:
-    """Insert or replace petitions by code in one transaction (an export has no change time: the newest read wins)."""
+    """Insert or replace petitions by code in one transaction (an export has no change time: the newest read wins).
+
+    Two stores at once take turns (petition codes are one namespace, so one lock for the table): each
+    upsert alone is safe, but two transactions each holding some of the other's rows would deadlock.
+    """
     table = tables.petitions
     insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
     statement = insert(table)
@@ -585,7 +592,7 @@ def upsert_petitions(engine: Engine, rows: Sequence[Mapping[str, Any]]) -> int:
         index_elements=[table.c.code],
         set_={column.name: statement.excluded[column.name] for column in table.columns if column.name != "code"},
     )
-    with engine.begin() as connection:
+    with locks.exclusive(engine, table.name) as connection:
         for offset in range(0, len(rows), 5000):
             connection.execute(statement, [dict(row) for row in rows[offset : offset + 5000]])
     return len(rows)
@@ -601,7 +608,9 @@ def delivered_petition_sources(config: Config, engine: Engine, report_type: Repo
     with engine.connect() as connection:
         found = set(
             connection.execute(
-                sa.select(b.source).where(b.kind == PETITION_CSV, b.state == "STORED", b.source.in_(configured))
+                sa.select(b.source).where(
+                    b.kind == PETITION_CSV, b.state == BatchState.STORED, b.source.in_(configured)
+                )
             ).scalars()
         )
     return tuple(name for name in configured if name in found)

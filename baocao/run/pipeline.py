@@ -29,6 +29,7 @@ from baocao.core.periods import Period, parse_period
 from baocao.core.registry import Registry, load_registry
 from baocao.core.report import Completeness, Report, ReportType
 from baocao.core.settings import CompletenessPolicy, Config, SourceConfig, SubmissionFormat
+from baocao.core.states import BatchState, SubmissionState
 from baocao.expectations import dossiers as dossier_rules
 from baocao.expectations.runner import SuiteRunner
 from baocao.reports.definition import ReportContext
@@ -213,7 +214,7 @@ def validate_batch(config: Config, batch_id: str) -> dict[str, Any]:
     if batch["kind"] in FILE_KINDS:
         # Catalogues and score sheets carry no dossiers: their rules run when the report is checked.
         return {"batch_id": batch_id, "merged": 0, "quarantined": batch["quarantined"], "failed_rules": []}
-    if batch["state"] == "MERGED":
+    if batch["state"] == BatchState.MERGED:
         # A rerun of the task after the merge committed: nothing is left to check or to write.
         done = {"merged": batch["merged"], "quarantined": batch["quarantined"], "failed_rules": []}
         return {"batch_id": batch_id, **done}
@@ -502,11 +503,11 @@ def publish(config: Config, submission_number: int) -> dict[str, Any]:
     """Send the frozen submission (same bytes, same key) and store the answer; returns the receipt."""
     engine = engine_for(config)
     submission = ledger.get(engine, submission_number)
-    if submission.state == ledger.State.ACCEPTED:
+    if submission.state == SubmissionState.ACCEPTED:
         log.info("submission #%d already accepted (receipt %s): nothing sent", submission.id, submission.receipt_id)
         assert submission.receipt is not None
         return submission.receipt
-    if submission.state != ledger.State.FROZEN:
+    if submission.state != SubmissionState.FROZEN:
         raise FatalError(f"submission #{submission.id} is {submission.state}: {submission.last_error}")
     client = CentralClient(config.central)
     crash_point(BEFORE_POST)  # test hook (baocao.faults): a no-op unless $BAOCAO_CRASH_AT names it
@@ -547,7 +548,7 @@ def publish_pending(config: Config, report_type: ReportType | str | None = None)
     pending = [
         row["id"]
         for row in ledger.listing(engine, ReportType(report_type).value if report_type else None)
-        if row["state"] == ledger.State.FROZEN
+        if row["state"] == SubmissionState.FROZEN
     ]
     receipts: list[dict[str, Any]] = []
     refused: list[str] = []

@@ -23,6 +23,7 @@ from baocao.core.report import ReportType
 from baocao.core.tables import SCORE_COLUMNS, agency_scores
 from baocao.expectations import egov_maturity as egov_rules
 from baocao.expectations import ict_ranking as ict_rules
+from baocao.storage import locks
 from baocao.transforms import egov_maturity, ict_ranking
 
 
@@ -81,7 +82,7 @@ def store_scores(
     batch_id: str,
     scores: Sequence[dict[str, Any]],
 ) -> int:
-    """Replace the period's scores for this report in one transaction."""
+    """Replace the period's scores for this report in one transaction; two loads at once take turns."""
     rows = [
         {
             "report_type": report_type.value,
@@ -98,7 +99,8 @@ def store_scores(
         for row in scores
     ]
     table = agency_scores
-    with engine.begin() as connection:
+    key = f"{table.name}:{report_type.value}:{period.id}:{period.regime.value}"
+    with locks.exclusive(engine, key) as connection:
         connection.execute(
             sa.delete(table).where(
                 table.c.report_type == report_type.value,

@@ -20,16 +20,13 @@ from sqlalchemy.engine import Engine
 
 from baocao.connectors.central import Answer, Verdict
 from baocao.core.errors import FatalError
+from baocao.core.states import SubmissionState
 from baocao.core.tables import submission_attempts, submissions
 from baocao.storage.warehouse import utc_now
 from baocao.transforms.signing import SignedPayload
 
-
-class State:
-    FROZEN = "FROZEN"  # payload and key fixed; not yet acknowledged
-    ACCEPTED = "ACCEPTED"  # receipt stored
-    REJECTED = "REJECTED"  # central refused the content: a fixed payload may replace it
-    FAILED = "FAILED"  # key reused or version conflict: a person must look
+# The ledger's own name for the submission states (callers write `ledger.State.ACCEPTED`).
+State = SubmissionState
 
 
 @dataclass(frozen=True)
@@ -47,7 +44,7 @@ class Submission:
     payload: bytes
     sha256: str
     supersedes: str | None
-    state: str
+    state: SubmissionState
     attempts: int
     receipt_id: str | None
     receipt: dict[str, Any] | None
@@ -74,7 +71,7 @@ class Submission:
             payload=bytes(row["payload"]),
             sha256=row["sha256"],
             supersedes=row["supersedes"],
-            state=row["state"],
+            state=SubmissionState(row["state"]),
             attempts=row["attempts"],
             receipt_id=row["receipt_id"],
             receipt=json.loads(row["receipt"]) if row["receipt"] else None,

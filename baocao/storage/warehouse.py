@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,19 +25,19 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
 from baocao.core.canonical import CANONICAL_COLUMNS, LOCAL_TIMEZONE, Col
+from baocao.core.states import BatchState
 from baocao.core.tables import (
     PROCEDURE_COLUMNS,
     _dossier_columns,
     batches,
     catalogue_imports,
     dossiers,
-    metadata,
     procedure_history,
     procedures,
     quarantine,
     source_state,
 )
-from baocao.storage import staging
+from baocao.storage import locks, migrations, staging
 
 
 def utc_now() -> datetime:
@@ -52,45 +53,23 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def connect(url: str) -> Engine:
-    """An engine for the warehouse URL, with its schema (and, for SQLite, its folder) created if missing."""
+def open_engine(url: str) -> Engine:
+    """An engine for the warehouse URL (for SQLite, its folder created), its schema left as it is."""
     parsed = sa.engine.make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url, future=True, pool_pre_ping=True)
-    if engine.dialect.name == "sqlite":
-        sa.event.listen(engine, "connect", _sqlite_pragmas)
-    metadata.create_all(engine)
-    _add_missing_columns(engine)
-    try:
-        with engine.begin() as connection:
-            _backfill_history(connection)
-    except sa.exc.IntegrityError:
-        pass  # another worker connecting at the same moment wrote the same first versions
-    return engine
+    created = sa.create_engine(url, future=True, pool_pre_ping=True)
+    if created.dialect.name == "sqlite":
+        sa.event.listen(created, "connect", _sqlite_pragmas)
+    return created
 
 
-# Columns added after a table first shipped: (table, column, SQL type). create_all() creates missing
-# tables only, so a warehouse made by an older version gets them here.
-_ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("submissions", "signature", "TEXT"),
-    ("submissions", "report_hash", "VARCHAR(64)"),
-)
-
-
-def _add_missing_columns(engine: Engine) -> None:
-    for table, column, sql_type in _ADDED_COLUMNS:
-        if column in {found["name"] for found in sa.inspect(engine).get_columns(table)}:
-            continue
-        # Fixed identifiers from the list above, not input. PostgreSQL's IF NOT EXISTS makes a race
-        # between two workers harmless; on SQLite the loser sees "duplicate column" and moves on.
-        if_missing = "IF NOT EXISTS " if engine.dialect.name == "postgresql" else ""
-        try:
-            with engine.begin() as connection:
-                connection.exec_driver_sql(f"ALTER TABLE {table} ADD COLUMN {if_missing}{column} {sql_type}")
-        except sa.exc.OperationalError:
-            if column not in {found["name"] for found in sa.inspect(engine).get_columns(table)}:
-                raise
+def connect(url: str) -> Engine:
+    """An engine for the warehouse URL, its schema created or upgraded to this code's revision if behind
+    (`baocao.storage.migrations`; `baocao db upgrade` does the same on its own)."""
+    created = open_engine(url)
+    migrations.upgrade(created)
+    return created
 
 
 def _insert_for(engine_or_connection: Engine | Connection) -> Any:
@@ -111,7 +90,7 @@ def start_batch(
                 batch_id=batch_id,
                 source=source,
                 kind=kind,
-                state="STAGED",
+                state=BatchState.STAGED,
                 window_from=window_from,
                 window_to=window_to,
                 started_at=utc_now(),
@@ -188,8 +167,8 @@ def _sqlite_scratch(staged_file: Path, rows: Iterable[pa.RecordBatch]) -> tuple[
     Timestamps become SQLAlchemy's own "YYYY-MM-DD HH:MM:SS.ffffff" text by an Arrow cast, booleans
     0/1. Per million rows: ~4 s, against ~15 s for Python's executemany.
     """
-    scratch = staged_file.with_name(staged_file.name + ".merge.sqlite")
-    scratch.unlink(missing_ok=True)
+    # Named per merge: a second merge of the batch at the same moment must not write into this one's.
+    scratch = staged_file.with_name(f"{staged_file.name}.{uuid.uuid4().hex[:12]}.merge.sqlite")
     as_text = {name for name in CANONICAL_COLUMNS if pa.types.is_timestamp(staging.SCHEMA.field(name).type)}
     target = pa.schema(
         [
@@ -318,66 +297,87 @@ def merge_batch(
     table on PostgreSQL, ADBC into an attached scratch file on SQLite), then upserted in one
     statement; a big first load into an empty table is copied straight in on PostgreSQL
     (`_load_into_empty`) and inserted without the period index on SQLite (`_insert_into_empty_sqlite`).
+
+    Two merges of one batch at once (a task retried while the first attempt still runs) merge it
+    once: the second finds it MERGED when its turn comes and returns what the first merged.
     """
     with engine.connect() as connection:
-        batch = connection.execute(sa.select(batches).where(batches.c.batch_id == batch_id)).mappings().one()
-        if batch["state"] == "MERGED":
-            return int(batch["merged"])
-        held_back = sorted(
-            set(
-                connection.execute(
-                    sa.select(quarantine.c.record_key).where(quarantine.c.batch_id == batch_id)
-                ).scalars()
-            )
-        )
-        connection.commit()
-        rows = staging.read_batch(staged_file, held_back)
         if connection.dialect.name == "sqlite":
-            merged = _merge_sqlite(connection, batch, rows, staged_file, initial_load_min_rows)
+            merged = _merge_sqlite(connection, batch_id, staged_file, initial_load_min_rows)
         else:
-            if _empty_for_initial_load(connection, int(batch["staged"] or 0), initial_load_min_rows):
-                merged = _load_into_empty(connection, rows, batch["source"], batch_id)
-            else:
-                load = _merge_table(batch_id)
-                load.drop(connection, checkfirst=True)
-                load.create(connection)
-                merged = _copy(connection, load.name, rows, [column.name for column in load.columns])
-                _upsert_from(connection, load, batch["source"], batch_id)
-                load.drop(connection)
-            _finish_merge(connection, batch, merged)
-            connection.commit()
-    # Staging is scratch space: once merged, the batch's rows live in `dossiers`.
+            with locks.exclusive_on(connection, f"merge:{batch_id}"):
+                batch = _batch(connection, batch_id)
+                if batch["state"] == BatchState.MERGED:
+                    return int(batch["merged"])
+                rows = staging.read_batch(staged_file, _held_back(connection, batch_id))
+                if _empty_for_initial_load(connection, int(batch["staged"] or 0), initial_load_min_rows):
+                    merged = _load_into_empty(connection, rows, batch["source"], batch_id)
+                else:
+                    load = _merge_table(batch_id)
+                    load.drop(connection, checkfirst=True)
+                    load.create(connection)
+                    merged = _copy(connection, load.name, rows, [column.name for column in load.columns])
+                    _upsert_from(connection, load, batch["source"], batch_id)
+                    load.drop(connection)
+                _finish_merge(connection, batch, merged)
+    # Staging is scratch space: once merged, the batch's rows live in `dossiers`. Scratch files a
+    # crashed SQLite merge of this batch left go too (a concurrent one finds the batch MERGED anyway).
     staged_file.unlink(missing_ok=True)
+    for scratch in staged_file.parent.glob(f"{staged_file.name}.*.merge.sqlite"):
+        scratch.unlink(missing_ok=True)
     return int(merged)
 
 
-def _merge_sqlite(
-    connection: Connection,
-    batch: sa.RowMapping,
-    rows: Iterable[pa.RecordBatch],
-    staged_file: Path,
-    initial_load_min_rows: int,
-) -> int:
+def _batch(connection: Connection, batch_id: str) -> sa.RowMapping:
+    return connection.execute(sa.select(batches).where(batches.c.batch_id == batch_id)).mappings().one()
+
+
+def _held_back(connection: Connection, batch_id: str) -> list[str]:
+    """The batch's quarantined record keys: the merge skips their rows."""
+    keys = connection.execute(sa.select(quarantine.c.record_key).where(quarantine.c.batch_id == batch_id)).scalars()
+    return sorted(set(keys))
+
+
+def _merge_sqlite(connection: Connection, batch_id: str, staged_file: Path, initial_load_min_rows: int) -> int:
     """SQLite: rows into a scratch file (ADBC), attached while no transaction is open, merged, detached.
 
-    The transaction starts with BEGIN IMMEDIATE, which takes the write lock at once: a concurrent
-    merge waits, and the emptiness check below cannot race. A big first load into an empty table is
-    inserted with the period index dropped and rebuilt afterwards (`_insert_into_empty_sqlite`); SQLite's
-    DDL is transactional, so a failure restores the index with everything else.
+    The scratch file is written before the write lock is taken, so other writers wait only for the
+    upsert. The transaction starts with BEGIN IMMEDIATE, which takes the write lock at once: a
+    concurrent merge waits, the batch's state is read again under the lock (another merge of this
+    batch may have finished meanwhile, and removed the staged file), and the emptiness check below
+    cannot race. A big first load into an empty table is inserted with the period index dropped and
+    rebuilt afterwards (`_insert_into_empty_sqlite`); SQLite's DDL is transactional, so a failure
+    restores the index with everything else.
     """
-    scratch, merged = _sqlite_scratch(staged_file, rows)
+    batch = _batch(connection, batch_id)
+    if batch["state"] == BatchState.MERGED:
+        return int(batch["merged"])
+    held_back = _held_back(connection, batch_id)
+    connection.commit()
+    try:
+        scratch, merged = _sqlite_scratch(staged_file, staging.read_batch(staged_file, held_back))
+    except FileNotFoundError:
+        done = _batch(connection, batch_id)
+        connection.commit()
+        if done["state"] != BatchState.MERGED:
+            raise
+        return int(done["merged"])
     try:
         # The default 2 MiB page cache thrashes on millions of rows keyed by text codes: give this
         # connection 256 MiB for as long as it is pooled.
         connection.exec_driver_sql("PRAGMA cache_size = -262144")
         connection.exec_driver_sql(f"ATTACH DATABASE ? AS {_SQLITE_LOAD_SCHEMA}", (str(scratch),))
         try:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-            if _empty_for_initial_load(connection, merged, initial_load_min_rows):
-                _insert_into_empty_sqlite(connection, _SQLITE_LOAD, batch["source"], batch["batch_id"])
+            locks.begin_exclusive(connection, f"merge:{batch_id}")
+            batch = _batch(connection, batch_id)
+            if batch["state"] == BatchState.MERGED:
+                merged = int(batch["merged"])
             else:
-                _upsert_from(connection, _SQLITE_LOAD, batch["source"], batch["batch_id"])
-            _finish_merge(connection, batch, merged)
+                if _empty_for_initial_load(connection, merged, initial_load_min_rows):
+                    _insert_into_empty_sqlite(connection, _SQLITE_LOAD, batch["source"], batch_id)
+                else:
+                    _upsert_from(connection, _SQLITE_LOAD, batch["source"], batch_id)
+                _finish_merge(connection, batch, merged)
             connection.commit()
         except BaseException:
             connection.rollback()
@@ -447,7 +447,7 @@ def _finish_merge(connection: Connection, batch: sa.RowMapping, merged: int) -> 
     connection.execute(
         sa.update(batches)
         .where(batches.c.batch_id == batch_id)
-        .values(state="MERGED", merged=merged, quarantined=quarantined, finished_at=utc_now())
+        .values(state=BatchState.MERGED, merged=merged, quarantined=quarantined, finished_at=utc_now())
     )
     state = insert(source_state).values(source=batch["source"], watermark=batch["window_to"], batch_id=batch_id)
     connection.execute(
@@ -475,7 +475,9 @@ def replace_procedures(
         {**{name: row.get(name) for name in PROCEDURE_COLUMNS}, "source": source, "batch_id": batch_id} for row in rows
     ]
     at = as_of or datetime.now(LOCAL_TIMEZONE).replace(tzinfo=None)
-    with engine.begin() as connection:  # (an older warehouse's catalogue was backfilled by `connect`)
+    # Two imports of one source's catalogue at once take turns: the second reads the history the first
+    # committed (otherwise both delete, both insert, and the second dies on the primary key).
+    with locks.exclusive(engine, f"procedures:{source}") as connection:
         last = connection.execute(
             sa.select(sa.func.max(catalogue_imports.c.imported_at)).where(catalogue_imports.c.source == source)
         ).scalar_one()
@@ -518,26 +520,6 @@ def replace_procedures(
             sa.insert(catalogue_imports).values(source=source, imported_at=at, batch_id=batch_id, entries=len(records))
         )
     return len(records)
-
-
-def _backfill_history(connection: Connection) -> None:
-    """A warehouse from before the history: its stored catalogue becomes the first version of each
-    entry, imported now (nothing is known of its earlier states, so earlier periods count it, as
-    they did before the upgrade)."""
-    if connection.execute(sa.select(catalogue_imports.c.source).limit(1)).first() is not None:
-        return
-    now = datetime.now(LOCAL_TIMEZONE).replace(tzinfo=None)
-    stored = sa.select(*procedures.c, sa.literal(now, sa.DateTime).label("valid_from"))
-    connection.execute(sa.insert(procedure_history).from_select([*procedures.c.keys(), "valid_from"], stored))
-    sources = sa.select(
-        procedures.c.source,
-        sa.literal(now, sa.DateTime),
-        sa.func.min(procedures.c.batch_id),
-        sa.func.count(),
-    ).group_by(procedures.c.source)
-    connection.execute(
-        sa.insert(catalogue_imports).from_select(["source", "imported_at", "batch_id", "entries"], sources)
-    )
 
 
 def live_codes(engine: Engine, source: str, agencies: Iterable[str] | None = None) -> set[str]:
@@ -597,14 +579,17 @@ def quarantined_records(engine: Engine, batch_id: str) -> list[Mapping[str, Any]
 def replace_report_rows(
     engine: Engine, table: sa.Table, period_id: str, regime: str, rows: Sequence[Mapping[str, Any]]
 ) -> None:
-    """Replace one period's report rows in one transaction, so a rerun leaves exactly one copy."""
-    with engine.begin() as connection:
+    """Replace one period's report rows in one transaction, so a rerun leaves exactly one copy; two
+    aggregations of one period at once take turns (the second replaces what the first stored)."""
+    with locks.exclusive(engine, f"{table.name}:{period_id}:{regime}") as connection:
         connection.execute(sa.delete(table).where(table.c.period_id == period_id, table.c.regime == regime))
         if rows:
             connection.execute(sa.insert(table), [dict(row) for row in rows])
 
 
-def finish_file_batch(engine: Engine, batch_id: str, state: str, pulled: int, stored: int, quarantined: int) -> None:
+def finish_file_batch(
+    engine: Engine, batch_id: str, state: BatchState, pulled: int, stored: int, quarantined: int
+) -> None:
     """Close the batch of a file stored whole (a catalogue, a score workbook): STORED; REJECTED when the
     file was refused (what the source stored before is left as it was); FAILED when it could not be fetched."""
     with engine.begin() as connection:

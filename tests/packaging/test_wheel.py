@@ -54,3 +54,18 @@ def test_the_production_image_copies_no_simulator() -> None:
     production = dockerfile.split(" AS sandbox")[0]
     assert "simulators" not in re.sub(r"#.*", "", production)
     assert "--no-editable" in production
+
+
+def test_the_wheel_has_the_warehouse_migrations(wheel_names: list[str]) -> None:
+    """`baocao db upgrade` and connect run Alembic from the installed package: env.py and every revision."""
+    versions = ROOT / "baocao" / "storage" / "migrations" / "versions"
+    revisions = sorted(path.name for path in versions.glob("[0-9]*_*.py"))
+    assert revisions and revisions[0].startswith("0001_")
+    for name in (
+        "env.py",
+        "__init__.py",
+        "script.py.mako",
+        "versions/__init__.py",
+        *[f"versions/{r}" for r in revisions],
+    ):
+        assert f"baocao/storage/migrations/{name}" in wheel_names, name
