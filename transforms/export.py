@@ -29,6 +29,8 @@ from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.utils import get_column_letter
 
+from baocao.core.errors import ConfigurationError, ContractError
+
 # What spreadsheets take as the start of a formula (OWASP: = + - @ tab carriage return), and the
 # full-width forms that some locales' input methods turn into them.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
@@ -90,7 +92,7 @@ def report_tables(report: Any) -> list[Table]:
     if isinstance(report, tuple) and all(isinstance(part, pd.DataFrame) for part in report):
         names = fields or tuple(f"part{number}" for number in range(1, len(report) + 1))
         return [frame_table(str(name), part) for name, part in zip(names, report, strict=True)]
-    raise TypeError(f"not a report: {type(report).__name__}")
+    raise ContractError(f"export: not a report (one frame or a tuple of frames): {type(report).__name__}")
 
 
 def quarantine_table(records: Iterable[Mapping[str, Any]]) -> Table:
@@ -208,4 +210,4 @@ def write_tables(tables: Sequence[Table], path: Path | str, file_format: str) ->
         return write_csv(tables, path)
     if file_format == "xlsx":
         return write_xlsx(tables, path)
-    raise ValueError(f"unknown export format {file_format!r} (known: {', '.join(FORMATS)})")
+    raise ConfigurationError(f"export: unknown format {file_format!r} (known: {', '.join(FORMATS)})")
