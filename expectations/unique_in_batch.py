@@ -20,6 +20,8 @@ from great_expectations.execution_engine import SqlAlchemyExecutionEngine
 from great_expectations.expectations.metrics.metric_provider import metric_value
 from great_expectations.expectations.metrics.query_metrics.query_table.query_table import QueryTable
 
+from baocao.core.errors import ContractError
+
 METRIC = "baocao_repeated_keys.table"
 # Rows of the query fetched at most: one more than the runner lists, so that a longer list is seen
 # as incomplete instead of silently cut.
@@ -64,9 +66,12 @@ class ExpectColumnValuesToBeUniqueInBatch(gxe.UnexpectedRowsExpectation):
     metric_dependencies: ClassVar[tuple[str, ...]] = (METRIC,)
 
     def __init__(self, **kwargs: Any) -> None:
-        column = kwargs["column"]
-        if not column.replace("_", "").isalnum():
-            raise ValueError(f"uniqueness: {column!r} is not a plain column name")
+        column = kwargs.get("column")
+        if not isinstance(column, str) or not column.replace("_", "").isalnum():
+            raise ContractError(
+                f"expect_column_values_to_be_unique_in_batch: {column!r} is not a plain column name "
+                "(letters, digits and _), so it cannot be written into the rule's SQL"
+            )
         kwargs.setdefault(
             "unexpected_rows_query",
             f"SELECT {column}, COUNT(*) AS copies FROM {{batch}} WHERE {column} IS NOT NULL "
