@@ -7,6 +7,9 @@ a GX `UnexpectedRowsExpectation` (SQL with the batch as `{batch}`, results and D
 other rule) whose query lists each repeated key once, with the number of rows that carry it, in a
 single aggregation. Its own metric fetches every such row: GX's stops at 200, and a failing rule that
 does not name every failing record holds the whole batch back (`expectations.runner`).
+
+Both classes register themselves with GX when this module is imported (GX's own registries of
+metrics and expectations): `expectations.dossiers` imports it, and so does `gx_adapter.install`.
 """
 
 from __future__ import annotations
