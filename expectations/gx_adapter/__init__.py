@@ -99,7 +99,10 @@ class Internal:
         if self.value is not _ANY and found != self.value:
             return f"is {found!r}, not {self.value!r} (needed: {self.shape})"
         if self.probe is not None:
-            wrong = self.probe(found)
+            try:
+                wrong = self.probe(found)
+            except Exception as error:  # a changed class may fail to build: named like any other change
+                wrong = f"checking it raised {error!r}"
             if wrong:
                 return f"{wrong} (needed: {self.shape})"
         return None

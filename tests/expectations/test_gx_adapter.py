@@ -137,6 +137,19 @@ def test_an_internal_that_is_a_field_is_found_and_one_that_is_not_there_is_not()
     assert gone.problem() == "missing (needed: a field)"
 
 
+def test_a_probe_that_raises_is_reported_as_a_change() -> None:
+    def builds(found: Any) -> str | None:
+        found(required="now")
+        return None
+
+    view = "DefaultJinjaPageView"
+    internal = Internal("great_expectations.render.view", view, "a view built as before", probe=builds)
+    assert internal.problem() == (
+        "checking it raised TypeError(\"DefaultJinjaView.__init__() got an unexpected keyword argument 'required'\") "
+        "(needed: a view built as before)"
+    )
+
+
 def test_install_applies_every_patch_once() -> None:
     from great_expectations.execution_engine import SqlAlchemyExecutionEngine
     from great_expectations.expectations.expectation import ColumnMapExpectation, ColumnPairMapExpectation
