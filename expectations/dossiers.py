@@ -12,7 +12,7 @@ import great_expectations.expectations as gxe
 from great_expectations.expectations.row_conditions import Column
 
 from baocao.core.canonical import DUE_DAYS, FINISHED_STATUSES, Channel, Col, Status
-from baocao.expectations.unique_in_batch import ExpectColumnValuesToBeUniqueInBatch
+from baocao.expectations.gx_adapter.unique_in_batch import ExpectColumnValuesToBeUniqueInBatch
 
 SUITE_NAME = "canonical_dossiers"
 # The central's `Code` type: field codes outside it would make the whole submission fail its schema.

@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 from great_expectations.data_context.types.base import ProgressBarsConfig
 
-from baocao.expectations import docs_views, duckdb_dialect, keys_only, unique_in_batch  # noqa: F401 (register with GX on import)
+from baocao.expectations import gx_adapter
 
 log = logging.getLogger(__name__)
 
@@ -121,9 +121,13 @@ def _with_values(
 
 
 class SuiteRunner:
-    """A file-backed GX context under `root` (suites, results and Data Docs live there)."""
+    """A file-backed GX context under `root` (suites, results and Data Docs live there).
+
+    Building one installs the project's GX patches (`expectations.gx_adapter`), checked first.
+    """
 
     def __init__(self, root: Path) -> None:
+        gx_adapter.install()
         root.mkdir(parents=True, exist_ok=True)
         self.root = root
         self.context: Any = gx.get_context(mode="file", project_root_dir=str(root))
@@ -135,7 +139,7 @@ class SuiteRunner:
             changed = True
         sites = dict(variables.data_docs_sites or {})
         compiled = root / "gx" / "uncommitted" / "compiled_templates"
-        configured = {name: docs_views.site_config(site, compiled) for name, site in sites.items()}
+        configured = {name: gx_adapter.data_docs_site(site, compiled) for name, site in sites.items()}
         if configured != sites:
             variables.data_docs_sites = configured
             changed = True
@@ -155,7 +159,7 @@ class SuiteRunner:
         key_column: str,
         run_name: str,
     ) -> Outcome:
-        """Validate a staged Parquet file with GX's SQL engine on DuckDB (see `expectations.duckdb_dialect`).
+        """Validate a staged Parquet file with GX's SQL engine on DuckDB (`expectations.gx_adapter.duckdb_dialect`).
 
         GX reads the file through a view in a scratch DuckDB database beside the Data Docs, removed
         afterwards. (Copying the rows into DuckDB's own storage first costs more than its faster scans save.)
@@ -169,7 +173,7 @@ class SuiteRunner:
             quoted = str(path.resolve()).replace("'", "''")
             connection.execute(f"CREATE VIEW batch AS SELECT * FROM read_parquet('{quoted}')")
         datasource = self.context.data_sources.add_or_update_sql(
-            name="staged", connection_string=f"{duckdb_dialect.DRIVER}:///{database}"
+            name="staged", connection_string=gx_adapter.staged_database_url(database)
         )
         try:
             asset_name = f"{suite_name}_staged"

@@ -25,6 +25,7 @@ from baocao.core.canonical import (
     nfc,
     to_local_naive,
 )
+from baocao.core.errors import ConfigurationError
 
 
 def to_flag(value: object) -> bool | None:
@@ -64,7 +65,10 @@ def canonical_record(
     for column in Col:
         source_field = field_map.get(column.value, column.value)
         if source_field.split(".")[0] in PERSONAL_FIELDS:
-            raise ValueError(f"mapping sends personal field {source_field!r} into column {column.value!r}")
+            raise ConfigurationError(
+                f"field mapping: sends personal field {source_field!r} into column {column.value!r}; "
+                "applicants' personal data never enters the warehouse"
+            )
         raw = _lookup(record, source_field)
         words = value_maps.get(column.value)
         if words is not None and raw is not None:

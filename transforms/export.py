@@ -29,6 +29,8 @@ from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.utils import get_column_letter
 
+from baocao.core.errors import ConfigurationError
+
 # What spreadsheets take as the start of a formula (OWASP: = + - @ tab carriage return), and the
 # full-width forms that some locales' input methods turn into them.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
@@ -202,4 +204,4 @@ def write_tables(tables: Sequence[Table], path: Path | str, file_format: str) ->
         return write_csv(tables, path)
     if file_format == "xlsx":
         return write_xlsx(tables, path)
-    raise ValueError(f"unknown export format {file_format!r} (known: {', '.join(FORMATS)})")
+    raise ConfigurationError(f"export: unknown format {file_format!r} (known: {', '.join(FORMATS)})")

@@ -31,7 +31,7 @@ TOTAL, RANK = "total", "rank"
 REPORT_COLUMNS = (BLOCK, RANK, CODE, NAME, *COMPONENTS, TOTAL)
 
 
-class ScoreInputError(FatalError, ValueError):
+class ScoreInputError(FatalError):
     """A score sheet that breaks the input contract (unknown block, missing or over-precise score):
     re-running cannot help, the sheet must be corrected."""
 

@@ -38,6 +38,7 @@ from lxml import etree
 from sqlalchemy.sql.expression import ColumnElement
 
 from baocao.core.canonical import Channel, Status
+from baocao.core.errors import ContractError
 from baocao.core.layouts.online_services import (
     AGENCY,
     CATALOGUE_COUNTS,
@@ -150,10 +151,10 @@ def assemble_online_services(rows: pd.DataFrame, period: Period) -> pd.DataFrame
     """Rows of `online_services_query` → the report (`REPORT_COLUMNS`): agency rows by code, then TOTAL."""
     missing = [name for name in (AGENCY, *COUNT_COLUMNS) if name not in rows.columns]
     if missing:
-        raise ValueError(f"ONLINE_SERVICES {period.id}: the grouped rows lack column(s) {', '.join(missing)}")
+        raise ContractError(f"ONLINE_SERVICES {period.id}: the grouped rows lack column(s) {', '.join(missing)}")
     duplicated = sorted(set(rows.loc[rows[AGENCY].duplicated(), AGENCY]))
     if duplicated:
-        raise ValueError(f"ONLINE_SERVICES {period.id}: agencies listed twice: {', '.join(duplicated[:10])}")
+        raise ContractError(f"ONLINE_SERVICES {period.id}: agencies listed twice: {', '.join(duplicated[:10])}")
     frame = rows[[AGENCY, *COUNT_COLUMNS]].sort_values(AGENCY, kind="stable").reset_index(drop=True)
     records: list[dict[str, Any]] = [
         {KIND: Kind.AGENCY, AGENCY: str(row[AGENCY]), **{name: int(row[name]) for name in COUNT_COLUMNS}}
@@ -198,7 +199,7 @@ def _split(report: pd.DataFrame) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     rows = report.to_dict("records")
     totals = [row for row in rows if row[KIND] == Kind.TOTAL]
     if len(totals) != 1:
-        raise ValueError(f"ONLINE_SERVICES report has {len(totals)} TOTAL rows, expected 1")
+        raise ContractError(f"ONLINE_SERVICES report has {len(totals)} TOTAL rows, expected 1")
     return [row for row in rows if row[KIND] == Kind.AGENCY], totals[0]
 
 

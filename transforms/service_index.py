@@ -58,7 +58,7 @@ from lxml import etree
 from sqlalchemy.sql.expression import ColumnElement
 
 from baocao.core.canonical import Channel, Status
-from baocao.core.errors import FatalError
+from baocao.core.errors import ConfigurationError, ContractError, FatalError
 from baocao.core.layouts.online_services import OnlineType
 from baocao.core.layouts.service_index import (
     AGENCY,
@@ -98,7 +98,7 @@ _CODE: Final = re.compile(r"[A-Za-z0-9._\-]{1,64}")
 RULESET_FOLDER: Final = ("rulesets", "service_index")
 
 
-class RulesetError(FatalError, ValueError):
+class RulesetError(FatalError):
     """A ruleset file that breaks the ruleset contract, or no ruleset for a period: fix the file."""
 
 
@@ -771,12 +771,12 @@ def assemble_service_index(
     petitions_connected = any(name in inputs.columns for name in petition_columns)
     missing = [name for name in input_columns(ruleset, petitions_connected) if name not in inputs.columns]
     if missing:
-        raise ValueError(f"{REPORT_TYPE} {period.id}: the grouped rows lack column(s) {', '.join(missing)}")
+        raise ContractError(f"{REPORT_TYPE} {period.id}: the grouped rows lack column(s) {', '.join(missing)}")
     duplicated = sorted(set(inputs.loc[inputs[AGENCY].duplicated(), AGENCY]))
     if duplicated:
-        raise ValueError(f"{REPORT_TYPE} {period.id}: agencies listed twice: {', '.join(duplicated[:10])}")
+        raise ContractError(f"{REPORT_TYPE} {period.id}: agencies listed twice: {', '.join(duplicated[:10])}")
     if province_code is not None and province_code in set(inputs[AGENCY]):
-        raise ValueError(
+        raise ConfigurationError(
             f"{REPORT_TYPE} {period.id}: agency {province_code} has the province's own code, so its line and the "
             "province's could not be told apart; give the office its own agency code"
         )
@@ -817,7 +817,7 @@ def _entities(report: pd.DataFrame) -> list[_Entity]:
     for line in report.to_dict("records"):
         code = line[AGENCY]
         if code is None or (isinstance(code, float) and pd.isna(code)):
-            raise ValueError(f"{REPORT_TYPE}: the {str(line[KIND]).lower()} line has no agency code")
+            raise ContractError(f"{REPORT_TYPE}: the {str(line[KIND]).lower()} line has no agency code")
         if current is None or current.code != code:
             current = _Entity(str(code), Decimal(0), [])
             entities.append(current)
@@ -825,7 +825,7 @@ def _entities(report: pd.DataFrame) -> list[_Entity]:
             current.groups.append((line, []))
         elif line[LINE] == Line.METRIC:
             if not current.groups or current.groups[-1][0][GROUP] != line[GROUP]:
-                raise ValueError(f"{REPORT_TYPE}: agency {code}, metric {line[METRIC]} is outside its group")
+                raise ContractError(f"{REPORT_TYPE}: agency {code}, metric {line[METRIC]} is outside its group")
             current.groups[-1][1].append(line)
         else:
             current.total = line[SCORE]

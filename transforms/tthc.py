@@ -19,6 +19,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
 from baocao.core.canonical import FINISHED_STATUSES, Channel, Status
+from baocao.core.errors import DataQualityError, RuleFailure
 from baocao.core.layouts.tthc import COUNT_COLUMNS, Kind
 from baocao.core.periods import Period
 from baocao.core.registry import LEVEL_ORDER, Level, Registry
@@ -73,6 +74,8 @@ def _one_of(column: ColumnElement[Any], values: Iterable[str]) -> ColumnElement[
 
 
 REPORT_COLUMNS = ("kind", "level", "agency", "field", "field_name", *COUNT_COLUMNS, "on_time_rate")
+# The rule a grouped row breaks when its agency is not in the registry (`assemble_tthc_report`).
+UNKNOWN_AGENCY_RULE = "tthc.agency_in_registry"
 
 
 def dossier_classes(period: Period) -> dict[str, ColumnElement[bool]]:
@@ -251,7 +254,9 @@ def _total(frame: pd.DataFrame) -> dict[str, int]:
 def assemble_tthc_report(rows: pd.DataFrame, registry: Registry, period: Period) -> pd.DataFrame:
     """Grouped rows → the II.06a report: rows by section (level), section totals, the report total.
 
-    Rows of an agency unknown to the registry are an error here: validation quarantines them earlier.
+    Rows of an agency unknown to the registry are a DataQualityError (rule `UNKNOWN_AGENCY_RULE`, one failure
+    per agency): validation quarantines such dossiers, so rows reaching this point mean the registry no longer
+    lists an agency whose dossiers were stored. Nothing is published until the registry or the data is fixed.
     """
     levels = registry.level_of()
     frame = onto_units(rows.copy(), registry, period, period.end)
@@ -259,7 +264,14 @@ def assemble_tthc_report(rows: pd.DataFrame, registry: Registry, period: Period)
         frame[name] = frame[name].astype("int64")
     unknown = sorted(set(frame["agency"]) - set(levels))
     if unknown:
-        raise ValueError(f"TTHC_RESULTS {period.id}: agencies not in the registry: {', '.join(unknown[:10])}")
+        rows_of = frame["agency"].value_counts()
+        raise DataQualityError(
+            f"TTHC_RESULTS {period.id}",
+            [
+                RuleFailure(UNKNOWN_AGENCY_RULE, agency, f"not in the agency registry ({rows_of[agency]} row(s))")
+                for agency in unknown
+            ],
+        )
     frame["level"] = frame["agency"].map(levels)
     frame["kind"] = Kind.ROW
     out: list[dict[str, Any]] = []

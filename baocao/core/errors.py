@@ -30,6 +30,12 @@ class ConfigurationError(FatalError):
     """The configuration file, a period id or a command-line value is wrong."""
 
 
+class ContractError(FatalError):
+    """A contract inside the pipeline is broken: what one step hands the next (a column missing, an agency
+    listed twice, a report line out of place) or a rule that cannot be run as written. The step before
+    let it through, so the same input fails the same way on every retry: that step must be fixed."""
+
+
 @dataclass(frozen=True, slots=True)
 class RuleFailure:
     """One failed data-quality rule: which rule, on which record or row, and the values compared."""

@@ -50,6 +50,17 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 
+from baocao.core.errors import FatalError
+
+
+class VietnameseFormatError(FatalError, ValueError):
+    """A value not written (or that cannot be written) the way Vietnamese department systems write it.
+
+    A `ValueError` as well: readers catch it and turn it into a data-quality failure that names the
+    record and the rule; one that escapes them stops the run (the same value fails the same way again).
+    """
+
+
 # ---------------------------------------------------------------- numbers
 
 _VIETNAMESE_NUMBER = re.compile(r"(?P<sign>[-+\u2212]?)(?P<whole>\d{1,3}(?:\.\d{3})+|\d+)(?:,(?P<fraction>\d+))?")
@@ -64,26 +75,26 @@ def parse_number(value: str | int | float | Decimal) -> Decimal:
     floats are read through their shortest decimal form (`302.531`, not its binary expansion).
     """
     if isinstance(value, bool):
-        raise ValueError(f"not a number: {value!r} (a true/false value)")
+        raise VietnameseFormatError(f"not a number: {value!r} (a true/false value)")
     if isinstance(value, int):
         return Decimal(value)
     if isinstance(value, float):
         if value != value or value in (float("inf"), float("-inf")):
-            raise ValueError(f"not a number: {value!r}")
+            raise VietnameseFormatError(f"not a number: {value!r}")
         # 15 significant digits is what a spreadsheet shows; it drops binary noise (120.10000000000001).
         return Decimal(format(value, ".15g"))
     if isinstance(value, Decimal):
         if not value.is_finite():
-            raise ValueError(f"not a number: {value!r}")
+            raise VietnameseFormatError(f"not a number: {value!r}")
         return value
     if not isinstance(value, str):
-        raise ValueError(f"not a number: {value!r}")
+        raise VietnameseFormatError(f"not a number: {value!r}")
     text = _SPACES.sub(" ", unicodedata.normalize("NFC", value)).strip()
     if text.endswith("%"):
         text = text[:-1].rstrip()
     match = _VIETNAMESE_NUMBER.fullmatch(text)
     if not match:
-        raise ValueError(
+        raise VietnameseFormatError(
             f"not a number in Vietnamese format: {value!r} ('.' groups thousands in threes, ',' marks decimals)"
         )
     sign = "-" if match["sign"] in ("-", "\u2212") else ""
@@ -92,14 +103,14 @@ def parse_number(value: str | int | float | Decimal) -> Decimal:
     try:
         return Decimal(f"{sign}{digits}{fraction}")
     except InvalidOperation:  # pragma: no cover - the pattern admits only digits
-        raise ValueError(f"not a number in Vietnamese format: {value!r}") from None
+        raise VietnameseFormatError(f"not a number in Vietnamese format: {value!r}") from None
 
 
 def format_number(value: Decimal | int, places: int | None = None) -> str:
     """A number written the Vietnamese way: `491.498`, `302,531`; `places` fixes the decimals."""
     number = Decimal(value)
     if not number.is_finite():
-        raise ValueError(f"cannot format {value!r}")
+        raise VietnameseFormatError(f"cannot format {value!r}")
     if places is not None:
         number = number.quantize(Decimal(1).scaleb(-places))
     text = f"{abs(number):f}"
@@ -123,25 +134,25 @@ def parse_date(text: str) -> date:
     """`dd/mm/yyyy` (one-digit day or month accepted) as a date."""
     match = _DATE.fullmatch(text.strip()) if isinstance(text, str) else None
     if not match:
-        raise ValueError(f"not a date in dd/mm/yyyy form: {text!r}")
+        raise VietnameseFormatError(f"not a date in dd/mm/yyyy form: {text!r}")
     day, month, year = (int(part) for part in match.groups())
     try:
         return date(year, month, day)
     except ValueError as problem:
-        raise ValueError(f"not a valid date: {text!r} ({problem})") from None
+        raise VietnameseFormatError(f"not a valid date: {text!r} ({problem})") from None
 
 
 def parse_datetime(text: str) -> datetime:
     """`dd/mm/yyyy HH:MM` (seconds optional) as a naive local (UTC+7) time."""
     match = _DATETIME.fullmatch(text.strip()) if isinstance(text, str) else None
     if not match:
-        raise ValueError(f"not a time in dd/mm/yyyy HH:MM form: {text!r}")
+        raise VietnameseFormatError(f"not a time in dd/mm/yyyy HH:MM form: {text!r}")
     day, month, year, hour, minute = (int(part) for part in match.groups()[:5])
     second = int(match[6]) if match[6] else 0
     try:
         return datetime(year, month, day, hour, minute, second)
     except ValueError as problem:
-        raise ValueError(f"not a valid time: {text!r} ({problem})") from None
+        raise VietnameseFormatError(f"not a valid time: {text!r} ({problem})") from None
 
 
 def format_date(value: date) -> str:
@@ -310,7 +321,7 @@ def _encode_char(char: str, encoding: str) -> bytes:
         except UnicodeEncodeError:
             base, tone = _split_tone(char)
             if tone is None:
-                raise ValueError(f"{char!r} cannot be written in Windows-1258") from None
+                raise VietnameseFormatError(f"{char!r} cannot be written in Windows-1258") from None
             return base.encode("cp1258") + tone.encode("cp1258")
     if encoding == "tcvn3":
         if char in _TCVN3_ENCODING:
@@ -320,14 +331,14 @@ def _encode_char(char: str, encoding: str) -> bytes:
         base, tone = _split_tone(char)
         if tone is not None and (base in _TCVN3_ENCODING or base.isascii()):
             return _encode_char(base, encoding) + bytes([_TCVN3_ENCODING[tone]])
-        raise ValueError(f"{char!r} cannot be written in TCVN3")
+        raise VietnameseFormatError(f"{char!r} cannot be written in TCVN3")
     if encoding == "vni":
         if char.isascii():
             return char.encode("ascii")
         if char in _VNI_ENCODING:
             return _VNI_ENCODING[char]
-        raise ValueError(f"{char!r} cannot be written in VNI")
-    raise ValueError(f"unknown encoding {encoding!r} (known: {', '.join(ENCODINGS)})")
+        raise VietnameseFormatError(f"{char!r} cannot be written in VNI")
+    raise VietnameseFormatError(f"unknown encoding {encoding!r} (known: {', '.join(ENCODINGS)})")
 
 
 def _split_tone(char: str) -> tuple[str, str | None]:
@@ -554,7 +565,7 @@ _NAMES = {"cp1258": "Windows-1258", "tcvn3": "TCVN3 (ABC)", "vni": "VNI", "utf-8
 _UTF8_VIETNAMESE = re.compile(rb"\xe1[\xba\xbb][\x80-\xbf]|[\xc3\xc4\xc6][\x80-\xbf]")
 
 
-class UndecodableTextError(ValueError):
+class UndecodableTextError(VietnameseFormatError):
     """The bytes could not be decoded with confidence; `reason` says why (no text is returned)."""
 
     def __init__(self, reason: str, best_guess: str | None = None) -> None:

@@ -9,13 +9,14 @@ import duckdb
 import sqlalchemy as sa
 from duckdb_engine import Dialect as DuckDBDialect
 
-from baocao.expectations import duckdb_dialect
+from baocao.expectations.gx_adapter import duckdb_dialect
 
 
 def _engine(tmp_path: Path) -> sa.Engine:
     database = tmp_path / "t.duckdb"
     with duckdb.connect(str(database)) as connection:
         connection.execute("CREATE TABLE t AS SELECT * FROM (VALUES ('a'), ('b'), ('c'), (NULL)) AS v(x)")
+    duckdb_dialect.register()  # what gx_adapter.install does for it
     return sa.create_engine(f"{duckdb_dialect.DRIVER}:///{database}")
 
 

@@ -7,6 +7,7 @@ from datetime import datetime
 
 import pytest
 
+from baocao.core.errors import ConfigurationError
 from baocao.transforms.canonical import canonical_frame, canonical_record, deduplicate_latest
 
 VENDOR_B = {  # another vendor's dialect of the same API: configuration only
@@ -48,7 +49,7 @@ def test_a_second_vendor_maps_by_configuration_and_drops_personal_data() -> None
 
 
 def test_a_mapping_that_points_at_personal_data_is_refused() -> None:
-    with pytest.raises(ValueError, match="personal"):
+    with pytest.raises(ConfigurationError, match="personal"):
         canonical_record({"applicant": {"name": "x"}}, {"field_name": "applicant.name"}, {})
 
 

@@ -19,6 +19,7 @@ from lxml import etree
 
 from baocao.core import tables
 from baocao.core.canonical import LOCAL_TIMEZONE
+from baocao.core.errors import ContractError
 from baocao.core.layouts.online_services import COUNT_COLUMNS, REPORT_COLUMNS, Kind
 from baocao.core.periods import Period, parse_period
 from baocao.core.report import Completeness
@@ -200,7 +201,7 @@ def test_an_empty_warehouse_gives_a_zero_total_without_rates() -> None:
 
 def test_assembly_refuses_an_agency_listed_twice() -> None:
     rows = pd.concat([hand_rows(), hand_rows().iloc[[0]]], ignore_index=True)
-    with pytest.raises(ValueError, match=f"agencies listed twice: {DEPARTMENT}"):
+    with pytest.raises(ContractError, match=f"agencies listed twice: {DEPARTMENT}"):
         assemble_online_services(rows, OCTOBER)
 
 

@@ -21,6 +21,7 @@ from lxml import etree
 
 from baocao.core import tables
 from baocao.core.canonical import LOCAL_TIMEZONE
+from baocao.core.errors import ConfigurationError, ContractError
 from baocao.core.layouts.service_index import REPORT_COLUMNS, Kind, Line, ZeroDenominator
 from baocao.core.periods import Period, parse_period
 from baocao.core.report import Completeness
@@ -500,11 +501,11 @@ def test_an_empty_warehouse_gives_the_province_alone_with_zeros() -> None:
 
 def test_assembly_refuses_an_agency_listed_twice_or_one_with_the_province_code() -> None:
     rows = hand_inputs()
-    with pytest.raises(ValueError, match=f"agencies listed twice: {DEPARTMENT}"):
+    with pytest.raises(ContractError, match=f"agencies listed twice: {DEPARTMENT}"):
         assemble_service_index(pd.concat([rows, rows.iloc[[0]]]), Q3, PROVINCE, RULESET)
-    with pytest.raises(ValueError, match="the province's own code"):
+    with pytest.raises(ConfigurationError, match="the province's own code"):
         assemble_service_index(rows, Q3, DEPARTMENT, RULESET)
-    with pytest.raises(ValueError, match="lack column"):
+    with pytest.raises(ContractError, match="lack column"):
         assemble_service_index(rows.drop(columns=["dossiers_digitized_unknown"]), Q3, PROVINCE, RULESET)
 
 
@@ -737,7 +738,7 @@ def test_json_matches_the_schema_and_the_central_rules() -> None:
 
 def test_a_report_without_the_province_code_does_not_render() -> None:
     report = assemble_service_index(hand_inputs(), Q3, None, RULESET)
-    with pytest.raises(ValueError, match="no agency code"):
+    with pytest.raises(ContractError, match="no agency code"):
         service_index_json_body(report)
 
 

@@ -7,6 +7,9 @@ a GX `UnexpectedRowsExpectation` (SQL with the batch as `{batch}`, results and D
 other rule) whose query lists each repeated key once, with the number of rows that carry it, in a
 single aggregation. Its own metric fetches every such row: GX's stops at 200, and a failing rule that
 does not name every failing record holds the whole batch back (`expectations.runner`).
+
+Both classes register themselves with GX when this module is imported (GX's own registries of
+metrics and expectations): `expectations.dossiers` imports it, and so does `gx_adapter.install`.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from great_expectations.core.metric_domain_types import MetricDomainTypes
 from great_expectations.execution_engine import SqlAlchemyExecutionEngine
 from great_expectations.expectations.metrics.metric_provider import metric_value
 from great_expectations.expectations.metrics.query_metrics.query_table.query_table import QueryTable
+
+from baocao.core.errors import ContractError
 
 METRIC = "baocao_repeated_keys.table"
 # Rows of the query fetched at most: one more than the runner lists, so that a longer list is seen
@@ -64,9 +69,12 @@ class ExpectColumnValuesToBeUniqueInBatch(gxe.UnexpectedRowsExpectation):
     metric_dependencies: ClassVar[tuple[str, ...]] = (METRIC,)
 
     def __init__(self, **kwargs: Any) -> None:
-        column = kwargs["column"]
-        if not column.replace("_", "").isalnum():
-            raise ValueError(f"uniqueness: {column!r} is not a plain column name")
+        column = kwargs.get("column")
+        if not isinstance(column, str) or not column.replace("_", "").isalnum():
+            raise ContractError(
+                f"expect_column_values_to_be_unique_in_batch: {column!r} is not a plain column name "
+                "(letters, digits and _), so it cannot be written into the rule's SQL"
+            )
         kwargs.setdefault(
             "unexpected_rows_query",
             f"SELECT {column}, COUNT(*) AS copies FROM {{batch}} WHERE {column} IS NOT NULL "

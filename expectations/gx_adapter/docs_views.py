@@ -5,7 +5,8 @@ fifty-odd templates (0.35 s of a 5M-row batch's validation, whatever the batch's
 are GX's own with Jinja's file-system bytecode cache: the HTML is the same, and a template is
 compiled only the first time any run sees it (Jinja checks each cached entry against a checksum of
 the template's source, so a GX upgrade recompiles). `expectations.runner` configures the Data Docs
-site to use them through GX's `view` setting of the site's index and section builders.
+site to use them (`expectations.gx_adapter.data_docs_site`) through GX's `view` setting of the site's
+index and section builders.
 """
 
 from __future__ import annotations

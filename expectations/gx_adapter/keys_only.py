@@ -5,8 +5,8 @@ rule, listing each failing record's value) whatever the result format says, and
 `exclude_unexpected_values` only leaves that list out of the result afterwards. On a staged batch
 the runner asks GX for the failing records' keys only and reads the values compared back itself
 (`expectations.runner`), so those queries were pure cost: a sixth of the suite's time on a year of
-5M dossiers. Importing this module makes the two base classes leave the metric out when the
-result format excludes the values; every other result format is untouched.
+5M dossiers. `apply` (called by `expectations.gx_adapter.install`) makes the two base classes leave
+the metric out when the result format excludes the values; every other result format is untouched.
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ def _without_values(original: Any) -> Any:
     return get_validation_dependencies
 
 
-for _base in (ColumnMapExpectation, ColumnPairMapExpectation):
-    if not getattr(_base.get_validation_dependencies, _PATCHED, False):
-        _base.get_validation_dependencies = _without_values(_base.get_validation_dependencies)  # type: ignore[method-assign]
+def apply() -> None:
+    """Wrap each base class's `get_validation_dependencies` once (a second call changes nothing)."""
+    for base in (ColumnMapExpectation, ColumnPairMapExpectation):
+        if not getattr(base.get_validation_dependencies, _PATCHED, False):
+            base.get_validation_dependencies = _without_values(base.get_validation_dependencies)  # type: ignore[method-assign]

@@ -16,7 +16,8 @@ And one setting: GX lists failing records with `LIMIT n`, which makes DuckDB kee
 order across its threads; the order of a list of failing records means nothing here, and without
 it those scans take a third less time (`preserve_insertion_order = false`).
 
-Use the URL `duckdb+gx:///path/to/file.duckdb`; importing this module registers it.
+Use the URL `duckdb+gx:///path/to/file.duckdb`; `register` (called by `expectations.gx_adapter.install`)
+makes SQLAlchemy find the dialect under it.
 """
 
 from __future__ import annotations
@@ -74,4 +75,6 @@ class GxDuckDBDialect(DuckDBDialect):
         return super().connect(*cargs, **cparams)
 
 
-registry.register("duckdb.gx", __name__, "GxDuckDBDialect")
+def register() -> None:
+    """Make `duckdb+gx://` URLs use `GxDuckDBDialect` (a second call changes nothing)."""
+    registry.register("duckdb.gx", __name__, GxDuckDBDialect.__name__)
