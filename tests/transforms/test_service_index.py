@@ -647,7 +647,7 @@ def test_the_ruleset_is_package_data() -> None:
     """The loader reads through importlib.resources; pyproject's package-data must list the YAML."""
     from importlib import resources
 
-    entry = resources.files("transforms").joinpath("rulesets", "service_index", "766-v1.yaml")
+    entry = resources.files("baocao.transforms").joinpath("rulesets", "service_index", "766-v1.yaml")
     assert entry.is_file()
 
 
