@@ -27,6 +27,7 @@ from baocao.core.errors import FatalError
 from baocao.core.periods import Period
 from baocao.core.report import Completeness, Report, ReportType
 from baocao.core.tables import batches, report_heads, report_lines, report_versions, submissions
+from baocao.storage import locks
 
 # ---------------------------------------------------------------- the codec
 
@@ -153,7 +154,8 @@ def store(engine: Engine, report: Report, inputs: Mapping[str, Any], at: datetim
     period = report.period
     key = (str(report.report_type), period.id, period.regime.value)
     v = report_versions.c
-    with engine.begin() as connection:
+    # Two aggregations of one period at once (a backfill beside the scheduled run) take turns.
+    with locks.exclusive(engine, "report:" + ":".join(key)) as connection:
         version_id = connection.execute(
             sa.insert(report_versions)
             .values(

@@ -576,17 +576,6 @@ def quarantined_records(engine: Engine, batch_id: str) -> list[Mapping[str, Any]
         return [dict(row) for row in rows]
 
 
-def replace_report_rows(
-    engine: Engine, table: sa.Table, period_id: str, regime: str, rows: Sequence[Mapping[str, Any]]
-) -> None:
-    """Replace one period's report rows in one transaction, so a rerun leaves exactly one copy; two
-    aggregations of one period at once take turns (the second replaces what the first stored)."""
-    with locks.exclusive(engine, f"{table.name}:{period_id}:{regime}") as connection:
-        connection.execute(sa.delete(table).where(table.c.period_id == period_id, table.c.regime == regime))
-        if rows:
-            connection.execute(sa.insert(table), [dict(row) for row in rows])
-
-
 def finish_file_batch(
     engine: Engine, batch_id: str, state: BatchState, pulled: int, stored: int, quarantined: int
 ) -> None:

@@ -17,11 +17,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import sqlalchemy as sa
 
 from baocao.core import tables
 from baocao.core.layouts.tthc import COUNT_COLUMNS
+from baocao.core.periods import parse_period
+from baocao.core.report import Completeness, Report, ReportType
 from baocao.core.states import BatchState
+from baocao.storage import reports as stored_reports
 from baocao.storage import staging, warehouse
 from baocao.transforms.canonical import canonical_frame, canonical_record
 from tests.expectations.test_suites import good
@@ -29,6 +33,7 @@ from tests.storage import writers
 from tests.transforms.test_online_services import procedure
 
 ROUNDS = 4
+PERIOD = parse_period("2026-11")
 AGENCY = "000.00.01.H99"
 ONLINE_TYPES = ("FULL", "PARTIAL", "NONE")
 
@@ -71,21 +76,23 @@ def test_two_imports_of_one_catalogue_at_once(
     print(f"\n{engine.dialect.name}: {writers.WRITERS} writers x {ROUNDS} catalogue imports at once in {seconds:.1f} s")
 
 
-def _report(round_: int, rows: int) -> list[dict[str, Any]]:
-    return [
-        {
-            "period_id": "2026-11",
-            "regime": "D09",
-            "agency": f"A{number // 50:03d}",
-            "field": f"LV-{number % 50:02d}",
-            "level": "PROVINCE",
-            "field_name": f"Lĩnh vực {number % 50}",
-            **{name: round_ * 1000 + number for name in COUNT_COLUMNS},
-            "on_time_rate": Decimal("97.50"),
-            "computed_at": datetime(2026, 12, 1, 6, round_),
-        }
-        for number in range(rows)
-    ]
+def _report(round_: int, rows: int, period_id: str = PERIOD.id) -> Report:
+    """A TTHC_RESULTS report of `rows` agency × field lines whose counts say which round wrote them."""
+    lines = pd.DataFrame(
+        [
+            {
+                "kind": "ROW",
+                "level": "PROVINCE",
+                "agency": f"A{number // 50:03d}",
+                "field": f"LV-{number % 50:02d}",
+                "field_name": f"Lĩnh vực {number % 50}",
+                **{name: round_ * 1000 + number for name in COUNT_COLUMNS},
+                "on_time_rate": Decimal("97.50"),
+            }
+            for number in range(rows)
+        ]
+    ).astype(object)
+    return Report(ReportType.TTHC_RESULTS, parse_period(period_id), {"report": lines}, Completeness(1, 1, ()))
 
 
 def test_two_aggregations_of_one_period_at_once(
@@ -93,28 +100,25 @@ def test_two_aggregations_of_one_period_at_once(
 ) -> None:
     engine = warehouse.connect(warehouse_url)
     reports = [_report(round_, 1500) for round_ in range(ROUNDS)]
-    other_period = [{**row, "period_id": "2026-10"} for row in _report(9, 10)]
-    warehouse.replace_report_rows(engine, tables.report_tthc_rows, "2026-10", "D09", other_period)
+    other = stored_reports.store(engine, _report(9, 10, "2026-10"), {}, warehouse.utc_now())
     started = time.monotonic()
-    returned = writers.run_together(
-        writer_processes, writers.replace_report, warehouse_url, ROUNDS, "2026-11", "D09", reports
-    )
+    returned = writers.run_together(writer_processes, writers.store_report, warehouse_url, ROUNDS, reports)
     seconds = time.monotonic() - started
 
-    assert all(values == [1500] * ROUNDS for values in returned.values())
-    table = tables.report_tthc_rows
+    # Both writers stored the same content each round: one version, whichever committed first.
+    expected = [stored_reports.content_hash(r.report_type, r.period, stored_reports.encode(r)) for r in reports]
+    assert all(values == expected for values in returned.values())
+    stored = stored_reports.load(engine, ReportType.TTHC_RESULTS, PERIOD)  # its lines match its hash
+    assert stored.content_hash == expected[-1]
+    assert stored.report.tables["report"].to_dict("records") == reports[-1].tables["report"].to_dict("records")
     with engine.connect() as connection:
-        stored = connection.execute(sa.select(table).where(table.c.period_id == "2026-11")).mappings().all()
-        others = connection.execute(sa.select(sa.func.count()).where(table.c.period_id == "2026-10")).scalar_one()
-    key = ("agency", "field")
-    assert sorted((dict(row) for row in stored), key=lambda row: [row[name] for name in key]) == sorted(
-        reports[-1], key=lambda row: [row[name] for name in key]
-    )
-    assert others == 10  # another period's rows are left alone
+        versions = connection.execute(
+            sa.select(sa.func.count()).where(tables.report_versions.c.period_id == PERIOD.id)
+        ).scalar_one()
+    assert versions == 1  # the versions the rounds replaced are gone, none was left half-written
+    assert stored_reports.current_hash(engine, ReportType.TTHC_RESULTS, parse_period("2026-10")) == other
     engine.dispose()
-    print(
-        f"\n{engine.dialect.name}: {writers.WRITERS} writers x {ROUNDS} period replacements at once in {seconds:.1f} s"
-    )
+    print(f"\n{engine.dialect.name}: {writers.WRITERS} writers x {ROUNDS} aggregations at once in {seconds:.1f} s")
 
 
 def test_two_merges_of_one_batch_at_once(

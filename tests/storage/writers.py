@@ -17,8 +17,9 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
-from baocao.core import tables
+from baocao.core.report import Report
 from baocao.storage import migrations, warehouse
+from baocao.storage import reports as stored_reports
 
 WRITERS = 2
 # How long a writer waits for the other at the barrier, and the test for both.
@@ -109,14 +110,11 @@ def replace_catalogue(
     _rounds(url, barrier, results, name, len(catalogues), write)
 
 
-def replace_report(
-    url: str, barrier: Any, results: Any, name: str, period_id: str, regime: str, reports: Sequence[Sequence[Any]]
-) -> None:
-    """Round n: store `reports[n]` as the period's TTHC rows, as two aggregations of one period do."""
+def store_report(url: str, barrier: Any, results: Any, name: str, reports: Sequence[Report]) -> None:
+    """Round n: store `reports[n]` as its period's current version, as two aggregations of one period do."""
 
-    def write(engine: Engine, number: int) -> int:
-        warehouse.replace_report_rows(engine, tables.report_tthc_rows, period_id, regime, reports[number])
-        return len(reports[number])
+    def write(engine: Engine, number: int) -> str:
+        return stored_reports.store(engine, reports[number], {"writer": name}, warehouse.utc_now())
 
     _rounds(url, barrier, results, name, len(reports), write)
 
