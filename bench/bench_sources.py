@@ -192,13 +192,13 @@ def _reader(kind: str) -> Any:
         from baocao.connectors.catalogue_xml import read_catalogue_file
 
         return read_catalogue_file
-    from baocao.connectors import spreadsheets
+    from baocao.connectors import commune_csv, petition_csv, workbooks
 
     return {
-        "ict_workbook": spreadsheets.read_ict_workbook,
-        "egov_workbook": spreadsheets.read_egov_workbook,
-        "commune_csv": spreadsheets.read_commune_csv,
-        "petition_csv": spreadsheets.read_petition_csv,
+        "ict_workbook": workbooks.read_ict_workbook,
+        "egov_workbook": workbooks.read_egov_workbook,
+        "commune_csv": commune_csv.read_commune_csv,
+        "petition_csv": petition_csv.read_petition_csv,
     }[kind]
 
 

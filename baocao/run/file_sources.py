@@ -31,14 +31,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 
 from baocao.connectors.catalogue_xml import CatalogueError, ReadResult, read_catalogue_file, read_catalogue_url
-from baocao.connectors.spreadsheets import (
-    SpreadsheetError,
-    read_commune_csv,
-    read_egov_workbook,
-    read_ict_workbook,
-    read_petition_csv,
-)
+from baocao.connectors.commune_csv import read_commune_csv
+from baocao.connectors.petition_csv import read_petition_csv
 from baocao.connectors.sql_legacy import HOSO_FIELD_MAP, HOSO_VALUE_MAPS
+from baocao.connectors.tabular import SpreadsheetError
+from baocao.connectors.workbooks import read_egov_workbook, read_ict_workbook
 from baocao.core import tables
 from baocao.core.canonical import PERSONAL_FIELDS, Col, nfc
 from baocao.core.errors import BaocaoError, ConfigurationError, DataQualityError, RetriableError, RuleFailure
