@@ -42,7 +42,7 @@ from baocao.core.errors import BaocaoError, ConfigurationError, DataQualityError
 from baocao.core.periods import Period, PeriodType, Regime, parse_period
 from baocao.core.registry import load_registry
 from baocao.core.report import ReportType
-from baocao.core.settings import Config, SourceConfig
+from baocao.core.settings import Config
 from baocao.run import yearly
 from baocao.storage import warehouse
 from baocao.transforms.canonical import canonical_frame, canonical_record, deduplicate_latest
@@ -70,7 +70,7 @@ StageDossiers = Callable[[str, pd.DataFrame, int], int]
 
 
 def extract_file(
-    config: Config, source: SourceConfig, period_id: str | None, now: datetime, engine: Engine, stage: StageDossiers
+    config: Config, source: Any, period_id: str | None, now: datetime, engine: Engine, stage: StageDossiers
 ) -> str:
     """Read one file source into the warehouse; returns the batch id (validate takes it from there)."""
     batch_id = f"{source.name}-{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
@@ -95,9 +95,7 @@ def extract_file(
     return batch_id
 
 
-def _refuse(
-    engine: Engine, source: SourceConfig, batch_id: str, failures: Sequence[RuleFailure], kept: str
-) -> NoReturn:
+def _refuse(engine: Engine, source: Any, batch_id: str, failures: Sequence[RuleFailure], kept: str) -> NoReturn:
     """Quarantine the reasons and stop: `kept` says what stays stored in the file's place."""
     warehouse.record_quarantine(
         engine, batch_id, source.name, [(f.record, f.rule, f.detail) for f in failures], stage="extract"
@@ -105,12 +103,12 @@ def _refuse(
     raise DataQualityError(f"source {source.name}: file refused, {kept}", failures)
 
 
-def _refused_read(engine: Engine, source: SourceConfig, batch_id: str, error: BaocaoError, rule: str) -> None:
+def _refused_read(engine: Engine, source: Any, batch_id: str, error: BaocaoError, rule: str) -> None:
     """A file the reader refused whole (hostile, too big, no header): its reason is quarantined too."""
     warehouse.record_quarantine(engine, batch_id, source.name, [(source.name, rule, str(error))], stage="extract")
 
 
-def _files(source: SourceConfig, suffixes: Sequence[str], what: str) -> list[Path]:
+def _files(source: Any, suffixes: Sequence[str], what: str) -> list[Path]:
     """The source's file, or the matching files of its drop folder by name."""
     if source.path is None:
         raise ConfigurationError(f"source {source.name}: no path configured for the {what}")
@@ -134,13 +132,13 @@ def _files(source: SourceConfig, suffixes: Sequence[str], what: str) -> list[Pat
 # ---------------------------------------------------------------- procedure catalogue
 
 
-def _read_catalogue(source: SourceConfig) -> list[ReadResult]:
+def _read_catalogue(source: Any) -> list[ReadResult]:
     if source.base_url:
-        return [read_catalogue_url(source.base_url, timeout=source.retry.timeout_seconds)]
+        return [read_catalogue_url(source.base_url, timeout=source.timeout_seconds)]
     return [read_catalogue_file(path) for path in _files(source, (".xml",), "catalogue export")]
 
 
-def _store_catalogue(engine: Engine, source: SourceConfig, batch_id: str, now: datetime) -> None:
+def _store_catalogue(engine: Engine, source: Any, batch_id: str, now: datetime) -> None:
     """The catalogue replaces the source's stored one only when every record of every file is sound."""
     kept = "the catalogue stored before is kept"
     try:
@@ -200,9 +198,7 @@ def _store_catalogue(engine: Engine, source: SourceConfig, batch_id: str, now: d
 # ---------------------------------------------------------------- yearly score workbooks
 
 
-def _workbook_for(
-    source: SourceConfig, period_id: str | None, report: ReportType, regime: Regime
-) -> tuple[Path, Period]:
+def _workbook_for(source: Any, period_id: str | None, report: ReportType, regime: Regime) -> tuple[Path, Period]:
     """The workbook of the period, and the period. A workbook says its year in its file name
     (`ict-2019.xlsx`); with no period given, a single file's name gives it."""
     paths = _files(source, WORKBOOK_SUFFIXES, "workbook")
@@ -245,7 +241,7 @@ def _score_rows(records: Sequence[dict[str, Any]], columns: Sequence[str]) -> li
     return rows
 
 
-def _store_scores(config: Config, engine: Engine, source: SourceConfig, batch_id: str, period_id: str | None) -> None:
+def _store_scores(config: Config, engine: Engine, source: Any, batch_id: str, period_id: str | None) -> None:
     """The year's scores replace the stored ones only when every row of the workbook is sound and the
     report can be assembled from them."""
     report = WORKBOOK_REPORTS[source.kind]
@@ -293,7 +289,7 @@ def _store_scores(config: Config, engine: Engine, source: SourceConfig, batch_id
 # ---------------------------------------------------------------- commune dossier exports
 
 
-def _stage_commune_dossiers(engine: Engine, source: SourceConfig, batch_id: str, stage: StageDossiers) -> None:
+def _stage_commune_dossiers(engine: Engine, source: Any, batch_id: str, stage: StageDossiers) -> None:
     """Stage the rows of the export files as one batch, then reconcile the stored dossiers with them.
 
     An export is its commune's whole `hoso` table, where deleted rows disappear (department-systems.md
@@ -346,7 +342,7 @@ def _stage_commune_dossiers(engine: Engine, source: SourceConfig, batch_id: str,
     _mark_deleted_commune_dossiers(engine, source, batch_id, results, per_file, named)
 
 
-def _named_agencies(source: SourceConfig, results: Sequence[ReadResult]) -> list[str | None]:
+def _named_agencies(source: Any, results: Sequence[ReadResult]) -> list[str | None]:
     """Per file, the agency its name gives (`agency_in_file_name`), or None (no pattern, or no match)."""
     pattern = source.agency_in_file_name
     if pattern is None:
@@ -355,7 +351,7 @@ def _named_agencies(source: SourceConfig, results: Sequence[ReadResult]) -> list
     return [nfc(match.group("agency")) if match else None for match in found]
 
 
-def _rejected_code(source: SourceConfig, failure: RuleFailure) -> str | None:
+def _rejected_code(source: Any, failure: RuleFailure) -> str | None:
     """The canonical dossier code of a row the reader rejected, or None when it has no readable one.
 
     Only the reader's `ma_hoso` is known of a rejected row (`RuleFailure.key`): when the source's
@@ -371,7 +367,7 @@ def _rejected_code(source: SourceConfig, failure: RuleFailure) -> str | None:
 
 def _mark_deleted_commune_dossiers(
     engine: Engine,
-    source: SourceConfig,
+    source: Any,
     batch_id: str,
     results: Sequence[ReadResult],
     per_file: Sequence[Sequence[Mapping[str, Any]]],
@@ -449,7 +445,7 @@ PETITION_FIELDS: Mapping[str, str] = {
 }
 
 
-def _check_petition_mapping(source: SourceConfig) -> None:
+def _check_petition_mapping(source: Any) -> None:
     """A petition source takes no field mapping; one naming a personal field is refused by name, as for dossiers."""
     personal = sorted(field for field in source.fields.values() if field.split(".")[0] in PERSONAL_FIELDS)
     if personal:
@@ -482,7 +478,7 @@ def _day(value: date) -> date:
 
 
 def _petition(
-    record: Mapping[str, Any], where: str, agencies: set[str], source: SourceConfig, batch_id: str
+    record: Mapping[str, Any], where: str, agencies: set[str], source: Any, batch_id: str
 ) -> dict[str, Any] | RuleFailure:
     """The stored row of a petition the reader accepted, or the first rule it breaks.
 
@@ -515,7 +511,7 @@ def _petition(
     }
 
 
-def _store_petitions(config: Config, engine: Engine, source: SourceConfig, batch_id: str) -> None:
+def _store_petitions(config: Config, engine: Engine, source: Any, batch_id: str) -> None:
     """Read the export(s), quarantine the rows that break a rule, upsert the rest by petition code.
 
     A file that cannot be read (encoding, header) or whose rows were all rejected is refused, and with

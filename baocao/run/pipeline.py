@@ -32,7 +32,7 @@ from baocao.core.layouts.tthc import COUNT_COLUMNS
 from baocao.core.periods import Period, parse_period
 from baocao.core.registry import Registry, load_registry
 from baocao.core.report import Completeness, ReportType
-from baocao.core.settings import CompletenessPolicy, Config, SourceConfig, SubmissionFormat
+from baocao.core.settings import CompletenessPolicy, Config, SubmissionFormat
 from baocao.expectations import dossiers as dossier_rules
 from baocao.expectations import tthc_report as report_rules
 from baocao.expectations.runner import SuiteRunner
@@ -100,7 +100,7 @@ FILE_KINDS = file_sources.STORED_FILE_KINDS
 DOSSIER_FILE_KINDS = file_sources.DOSSIER_FILE_KINDS
 
 
-def extract_file(config: Config, source: SourceConfig, period_id: str | None, now: datetime) -> str:
+def extract_file(config: Config, source: Any, period_id: str | None, now: datetime) -> str:
     """Read a file source into the warehouse (`baocao.file_sources`): a catalogue export or a yearly
     score workbook is stored whole, or refused whole with what was stored kept; a commune dossier
     export is staged as a batch for validate."""
@@ -113,7 +113,7 @@ def extract_file(config: Config, source: SourceConfig, period_id: str | None, no
     return file_sources.extract_file(config, source, period_id, now, engine, stage)
 
 
-def _mapping(source: SourceConfig) -> tuple[Mapping[str, str], Mapping[str, Mapping[str, str]]]:
+def _mapping(source: Any) -> tuple[Mapping[str, str], Mapping[str, Mapping[str, str]]]:
     """The source's field mapping; a legacy `hoso` database defaults to the mapping of its published schema."""
     if source.kind == "sql_legacy":
         return source.fields or HOSO_FIELD_MAP, source.values or HOSO_VALUE_MAPS
@@ -121,7 +121,7 @@ def _mapping(source: SourceConfig) -> tuple[Mapping[str, str], Mapping[str, Mapp
 
 
 def _pull(
-    engine: Engine, source: SourceConfig, window_from: datetime | None, window_to: datetime
+    engine: Engine, source: Any, window_from: datetime | None, window_to: datetime
 ) -> tuple[list[dict[str, Any]], set[str]]:
     """Raw records changed in the window, and (for sources whose deleted rows vanish) the vanished codes."""
     if source.kind == "rest_onestop":
@@ -164,7 +164,7 @@ def extract(config: Config, source_name: str, now: datetime | None = None, perio
 
     `period_id` matters only to sources delivered per period (the yearly workbooks).
     """
-    source = config.source(source_name)
+    source: Any = config.source(source_name)
     engine = engine_for(config)
     if source.kind in FILE_KINDS or source.kind in DOSSIER_FILE_KINDS:
         return extract_file(config, source, period_id, now or local_now())
