@@ -5,7 +5,7 @@ size: a provincial procedure catalogue, the ICT and e-government workbooks of a 
 commune dossier export in each encoding the readers take (UTF-8, UTF-8 with BOM, Windows-1258,
 TCVN3), the feedback system's petition export, and the commune export's rows in a legacy `hoso`
 table on SQLite, PostgreSQL and MariaDB. Then each is read by its connector, the way
-`baocao.file_sources` and extract read it (a full pull for the database), in a fresh
+`baocao.run.sources` (extract, one module per kind) reads it (a full pull for the database), in a fresh
 Python process (so that one measurement's memory does not carry over into the next), best of
 `--repeat` reads. Results are printed as a markdown table.
 
