@@ -8,22 +8,17 @@ import importlib
 import importlib.util
 import json
 import logging
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.logging import RichHandler
-from rich.markup import escape
 from rich.table import Table
 
-from baocao.core.errors import BaocaoError, DataQualityError, RetriableError
+from baocao.core.errors import BaocaoError
 from baocao.core.report import ReportType
 from baocao.run.config import load_config
-
-console = Console(stderr=True)
-out = Console()
+from baocao.terminal import console, fail, out, print_total
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -34,19 +29,6 @@ def _setup_logging(verbose: bool) -> None:
     )
     for noisy in ("great_expectations", "urllib3", "alembic", "sqlalchemy.engine"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
-def fail(error: BaocaoError) -> None:
-    kind = (
-        "retriable (try again later)"
-        if isinstance(error, RetriableError)
-        else "data quality (fix the data)"
-        if isinstance(error, DataQualityError)
-        else "fatal (fix and rerun)"
-    )
-    # The kind and the message are text, not markup: rich would eat "[…]" as a tag.
-    console.print(f"[bold red]error[/] {escape(f'[{kind}]: {error}')}")
-    sys.exit(75 if isinstance(error, RetriableError) else 65 if isinstance(error, DataQualityError) else 1)
 
 
 @click.group()
@@ -115,21 +97,6 @@ def correct(
         out.print("[yellow]dry run[/]: nothing was sent")
     else:
         out.print_json(json.dumps(result.receipt, ensure_ascii=False))
-
-
-def print_total(total: dict[str, Any]) -> None:
-    table = Table(title="Report total")
-    table.add_column("column")
-    table.add_column("value", justify="right")
-    for name, value in total.items():
-        if name != "completeness":
-            table.add_row(name, "—" if value is None else f"{value:,}" if isinstance(value, int) else str(value))
-    completeness = total["completeness"]
-    table.add_row(
-        "agencies expected / reported / missing",
-        f"{completeness['expected']} / {completeness['reported']} / {completeness['missing']}",
-    )
-    out.print(table)
 
 
 @main.command()

@@ -5,7 +5,7 @@ size: a provincial procedure catalogue, the ICT and e-government workbooks of a 
 commune dossier export in each encoding the readers take (UTF-8, UTF-8 with BOM, Windows-1258,
 TCVN3), the feedback system's petition export, and the commune export's rows in a legacy `hoso`
 table on SQLite, PostgreSQL and MariaDB. Then each is read by its connector, the way
-`baocao.file_sources` and extract read it (a full pull for the database), in a fresh
+`baocao.run.sources` (extract, one module per kind) reads it (a full pull for the database), in a fresh
 Python process (so that one measurement's memory does not carry over into the next), best of
 `--repeat` reads. Results are printed as a markdown table.
 
@@ -192,13 +192,13 @@ def _reader(kind: str) -> Any:
         from baocao.connectors.catalogue_xml import read_catalogue_file
 
         return read_catalogue_file
-    from baocao.connectors import spreadsheets
+    from baocao.connectors import commune_csv, petition_csv, workbooks
 
     return {
-        "ict_workbook": spreadsheets.read_ict_workbook,
-        "egov_workbook": spreadsheets.read_egov_workbook,
-        "commune_csv": spreadsheets.read_commune_csv,
-        "petition_csv": spreadsheets.read_petition_csv,
+        "ict_workbook": workbooks.read_ict_workbook,
+        "egov_workbook": workbooks.read_egov_workbook,
+        "commune_csv": commune_csv.read_commune_csv,
+        "petition_csv": petition_csv.read_petition_csv,
     }[kind]
 
 

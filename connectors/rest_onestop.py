@@ -18,7 +18,7 @@ import requests
 from baocao.connectors.http import HttpClient, TransientFault, read_json
 from baocao.core.canonical import LOCAL_TIMEZONE
 from baocao.core.errors import FatalError
-from baocao.core.settings import SourceConfig
+from baocao.core.sources import RestOneStopSource
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ def rfc3339_local(moment: datetime) -> str:
 
 
 class OneStopClient:
-    def __init__(self, source: SourceConfig, http: HttpClient | None = None) -> None:
+    def __init__(self, source: RestOneStopSource, http: HttpClient | None = None) -> None:
         self.source = source
         self.http = http or HttpClient(f"source {source.name}", source.retry)
         self._token: str | None = None

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import click
 
-from baocao.cli import console, fail, out, print_total
 from baocao.core.errors import BaocaoError
 from baocao.run.config import load_config
+from baocao.terminal import console, fail, out, print_total
 
 
 @click.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []})

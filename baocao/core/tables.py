@@ -111,7 +111,7 @@ catalogue_imports = sa.Table(
 
 
 # Petitions (phản ánh, kiến nghị) from the feedback system's export (`petition_csv`), upserted by code
-# (`baocao.file_sources`). No personal data: the export has none, and only these columns are stored.
+# (`baocao.run.sources.petitions`). No personal data: the export has none, and only these columns are stored.
 # Times are naive local (UTC+7); a deadline given as a date is stored as the end of that day.
 petitions = sa.Table(
     "petitions",

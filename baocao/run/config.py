@@ -1,35 +1,45 @@
 """The one configuration file (TOML) read by the CLI and the DAGs, turned into frozen typed objects.
 
-Secrets are named by environment variable in the file and read once here; their values never
-appear in `repr`, logs or XCom. Relative paths are resolved against the file's folder.
+The file is parsed by the pydantic models below and, for each `[[sources]]` table, by its kind's
+settings (`baocao.core.sources`); every table refuses the keys it does not know. Secrets are named
+by environment variable in the file and read once here; their values never appear in `repr`, logs or
+XCom. Relative paths are resolved against the file's folder. A problem is one `ConfigurationError`
+line naming the file, the table (a source by its name, or as `[[sources]] #n`) and the key.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import ErrorDetails
 
 from baocao.core.errors import ConfigurationError
 from baocao.core.periods import PeriodType, Regime
 from baocao.core.report import ReportType
 from baocao.core.settings import (
     CONFIG_ENV,
-    FULL_EXPORT_KINDS,
-    SOURCE_KINDS,
     CentralConfig,
     CompletenessPolicy,
     Config,
     ReportConfig,
     RetryPolicy,
     Secret,
-    SourceConfig,
     SubmissionFormat,
+)
+from baocao.core.sources import (
+    SOURCE_KINDS,
+    AnySource,
+    FileContext,
+    PathInFolder,
+    SecretFromEnvironment,
+    SourceSettings,
+    Url,
 )
 
 if TYPE_CHECKING:
@@ -43,44 +53,153 @@ def read_secret(env_name: str, what: str) -> Secret:
     return Secret(env_name, value)
 
 
-def _require(table: Mapping[str, Any], key: str, where: str) -> Any:
-    if key not in table:
-        raise ConfigurationError(f"{where}: missing key {key!r}")
-    return table[key]
+# ---------------------------------------------------------------- the file's tables
 
 
-def _agency_pattern(table: Mapping[str, Any], kind: str, where: str) -> re.Pattern[str] | None:
-    """`agency_in_file_name`: a regular expression with a group `agency` (commune_csv sources only)."""
-    if "agency_in_file_name" not in table:
-        return None
-    text = table["agency_in_file_name"]
-    if kind not in FULL_EXPORT_KINDS:
-        raise ConfigurationError(
-            f"{where}: agency_in_file_name applies to {', '.join(FULL_EXPORT_KINDS)} sources, not to kind {kind}"
-        )
-    if not isinstance(text, str):
-        raise ConfigurationError(f"{where}: agency_in_file_name must be a regular expression (text), got {text!r}")
-    try:
-        pattern = re.compile(text)
-    except re.error as problem:
-        raise ConfigurationError(
-            f"{where}: agency_in_file_name {text!r} is not a regular expression: {problem}"
-        ) from None
-    if "agency" not in pattern.groupindex:
-        raise ConfigurationError(
-            f"{where}: agency_in_file_name {text!r} has no group named agency, e.g. '^(?P<agency>[^_]+)_'"
-        )
-    return pattern
+class _Table(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_by_alias=True, validate_by_name=False)
 
 
-def _retry(table: Mapping[str, Any]) -> RetryPolicy:
-    defaults = RetryPolicy()
-    return RetryPolicy(
-        timeout_seconds=float(table.get("timeout_seconds", defaults.timeout_seconds)),
-        max_attempts=int(table.get("max_attempts", defaults.max_attempts)),
-        backoff_base_seconds=float(table.get("backoff_base_seconds", defaults.backoff_base_seconds)),
-        backoff_max_seconds=float(table.get("backoff_max_seconds", defaults.backoff_max_seconds)),
-    )
+class _Province(_Table):
+    code: str  # the sender agency code
+    name: str
+
+
+class _Paths(_Table):
+    data_dir: str = "var"  # Data Docs, staging, rendered payloads; the SQLite warehouse by default
+
+
+class _Warehouse(_Table):
+    url: str | None = None
+
+
+class _Registry(_Table):
+    agencies: PathInFolder  # code,name,level[,valid_from,valid_to]
+
+
+class _Central(_Table):
+    url: Url
+    token: SecretFromEnvironment = Field(alias="token_env")
+    format: SubmissionFormat = SubmissionFormat.XML
+    timeout_seconds: float = Field(RetryPolicy.timeout_seconds, gt=0)
+    max_attempts: int = Field(RetryPolicy.max_attempts, ge=1)
+    backoff_base_seconds: float = Field(RetryPolicy.backoff_base_seconds, ge=0)
+    backoff_max_seconds: float = Field(RetryPolicy.backoff_max_seconds, ge=0)
+    # The signing key, by environment variable: read by `_signing_key` once the tables are sound.
+    signing_key_env: str | None = None
+    signing_cert_env: str | None = None
+    signing_pkcs12_env: str | None = None
+    signing_password_env: str | None = None
+
+
+class _Report(_Table):
+    receiver_code: str
+    receiver_name: str
+    regime: Regime = Regime.D09
+    period_type: PeriodType = PeriodType.MONTH
+    format: SubmissionFormat | None = None  # default: the central's
+    sources: tuple[str, ...] | None = None  # default: every configured source
+    completeness: CompletenessPolicy = CompletenessPolicy.PUBLISH
+
+
+class _ConfigFile(_Table):
+    province: _Province
+    paths: _Paths = _Paths()
+    warehouse: _Warehouse = _Warehouse()
+    registry: _Registry
+    central: _Central
+    reports: dict[ReportType, _Report] = Field(default_factory=dict)
+    sources: list[AnySource] = Field(default_factory=list)
+
+
+# ---------------------------------------------------------------- pydantic's errors as one line
+
+
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _place(raw: Mapping[str, Any], loc: Sequence[str | int]) -> tuple[str, str, str | None]:
+    """Where an error is (the table as the file writes it), the key within it, and a source's kind."""
+    if len(loc) >= 2 and loc[0] == "sources" and isinstance(loc[1], int):
+        tables = raw.get("sources")
+        table = tables[loc[1]] if isinstance(tables, list) and loc[1] < len(tables) else None
+        name = table.get("name") if isinstance(table, dict) else None
+        rest = list(loc[2:])
+        kind = str(rest.pop(0)) if rest and rest[0] in SOURCE_KINDS else None
+        label = f"[[sources]] #{loc[1] + 1}" + (f" (source {name})" if isinstance(name, str) else "")
+        return label, ".".join(str(part) for part in rest), kind
+    if len(loc) >= 2 and loc[0] == "reports":
+        rest = [part for part in loc[2:] if part != "[key]"]
+        return f"[reports.{loc[1]}]", ".".join(str(part) for part in rest), None
+    if len(loc) >= 2 and isinstance(raw.get(str(loc[0])), dict):
+        return f"[{loc[0]}]", ".".join(str(part) for part in loc[1:]), None
+    return "", ".".join(str(part) for part in loc), None
+
+
+def _unknown_key(key: str, kind: str | None) -> str:
+    """A key the table does not take; for a source, the kinds that take it, or the keys its kind takes."""
+    if kind is None:
+        return f"unknown key {key!r}"
+    others = [name for name, settings in SOURCE_KINDS.items() if key in settings.file_keys()]
+    if others:
+        return f"{key} applies to {', '.join(others)} sources, not to kind {kind}"
+    return f"unknown key {key!r} (kind {kind} takes {', '.join(SOURCE_KINDS[kind].file_keys())})"
+
+
+def _problem(error: ErrorDetails, key: str, kind: str | None) -> str:
+    """What is wrong, as a phrase that begins with the key (the value is shown, never a secret's: secrets
+    are not in the file)."""
+    kind_of_error, context, given = error["type"], error.get("ctx", {}), _shown(error.get("input"))
+    subject = f"{key} " if key else ""
+    if kind_of_error == "missing":
+        return f"missing key {key!r}"
+    if kind_of_error == "union_tag_not_found":
+        return "missing key 'kind'"
+    if kind_of_error == "union_tag_invalid":
+        return f"kind {context.get('tag')!r} is not one of {', '.join(SOURCE_KINDS)}"
+    if kind_of_error == "extra_forbidden":
+        return _unknown_key(key, kind)
+    if kind_of_error in ("bool_type", "bool_parsing"):
+        return f"{subject}must be true or false, got {given}"
+    if kind_of_error in ("int_type", "int_parsing", "int_from_float"):
+        return f"{subject}must be a whole number, got {given}"
+    if kind_of_error in ("float_type", "float_parsing"):
+        return f"{subject}must be a number, got {given}"
+    if kind_of_error == "string_type":
+        return f"{subject}must be text, got {given}"
+    if kind_of_error in ("model_type", "model_attributes_type", "dict_type"):
+        return f"{subject}must be a table, got {given}"
+    if kind_of_error in ("list_type", "tuple_type"):
+        return f"{subject}must be a list, got {given}"
+    if kind_of_error == "enum":
+        allowed = str(context.get("expected", "")).replace("'", "").replace(" or ", ", ")
+        return f"{subject}{given} is not one of {allowed}"
+    if kind_of_error in ("greater_than_equal", "greater_than"):
+        bound = f"at least {context['ge']}" if "ge" in context else f"more than {context.get('gt')}"
+        return f"{subject}must be {bound}, got {given}"
+    if kind_of_error == "value_error":
+        return f"{subject}{context.get('error')}"
+    return f"{key}: {error['msg']}" if key else error["msg"]
+
+
+def _problems(where: str, raw: Mapping[str, Any], error: ValidationError) -> str:
+    """Every problem on one line: the file, then each problem's table and key."""
+    lines = []
+    for details in error.errors(include_url=False):
+        label, key, kind = _place(raw, details["loc"])
+        if details["type"] == "missing" and kind is not None:
+            # What a source must have depends on its kind.
+            label = label[:-1] + f", kind {kind})" if label.endswith(")") else f"{label} (kind {kind})"
+        problem = _problem(details, key, kind)
+        lines.append(f"{label}: {problem}" if label else problem)
+    shown = "; ".join(lines[:10]) + (f" (and {len(lines) - 10} more)" if len(lines) > 10 else "")
+    # The file, then the first problem's table: "…/baocao.toml [central]: format 'pdf' is not one of xml, json".
+    return f"{where} {shown}" if shown.startswith("[") else f"{where}: {shown}"
+
+
+# ---------------------------------------------------------------- what the tables do not say alone
 
 
 def _resolve_url(url: str, base: Path) -> str:
@@ -89,14 +208,6 @@ def _resolve_url(url: str, base: Path) -> str:
     if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite://":
         return prefix + str((base / url[len(prefix) :]).resolve())
     return url
-
-
-def _enum(kind: type[StrEnum], value: Any, where: str) -> Any:
-    try:
-        return kind(value)
-    except ValueError:
-        allowed = ", ".join(m.value for m in kind)
-        raise ConfigurationError(f"{where}: {value!r} is not one of {allowed}") from None
 
 
 SIGNING_KEYS = ("signing_key_env", "signing_cert_env", "signing_pkcs12_env", "signing_password_env")
@@ -125,6 +236,38 @@ def _signing_key(table: Mapping[str, Any], base: Path, where: str) -> SigningKey
         raise ConfigurationError(f"{where}: {error}") from None
 
 
+def _sources_by_name(where: str, sources: Sequence[SourceSettings]) -> dict[str, SourceSettings]:
+    by_name: dict[str, SourceSettings] = {}
+    first: dict[str, int] = {}
+    for number, source in enumerate(sources, 1):
+        if source.name in by_name:
+            raise ConfigurationError(
+                f"{where} [[sources]] #{number} (source {source.name}): name {source.name!r} is already used by "
+                f"[[sources]] #{first[source.name]}"
+            )
+        by_name[source.name], first[source.name] = source, number
+    return by_name
+
+
+def _report(
+    where: str, report_type: ReportType, table: _Report, central: _Central, sources: Sequence[str]
+) -> ReportConfig:
+    report_sources = table.sources if table.sources is not None else tuple(sources)
+    for source_name in report_sources:
+        if source_name not in sources:
+            raise ConfigurationError(f"{where} [reports.{report_type}]: source {source_name!r} is not configured")
+    return ReportConfig(
+        report_type=report_type,
+        receiver_code=table.receiver_code,
+        receiver_name=table.receiver_name,
+        regime=table.regime,
+        period_type=table.period_type,
+        format=table.format or central.format,
+        sources=report_sources,
+        completeness=table.completeness,
+    )
+
+
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     """Read and check the configuration file (default: $BAOCAO_CONFIG, then ./baocao.toml)."""
     chosen = Path(path or os.environ.get(CONFIG_ENV) or "baocao.toml").resolve()
@@ -136,96 +279,33 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         raise ConfigurationError(f"{chosen}: not valid TOML: {error}") from None
     base = chosen.parent
     where = str(chosen)
+    try:
+        parsed = _ConfigFile.model_validate(raw, context=FileContext(base, os.environ))
+    except ValidationError as error:
+        raise ConfigurationError(_problems(where, raw, error)) from None
 
-    province = _require(raw, "province", where)
-    central_table = _require(raw, "central", where)
-    central_format = _enum(SubmissionFormat, central_table.get("format", "xml"), f"{where} [central] format")
-    central = CentralConfig(
-        url=str(_require(central_table, "url", f"{where} [central]")).rstrip("/"),
-        token=read_secret(_require(central_table, "token_env", f"{where} [central]"), "central endpoint token"),
-        format=central_format,
-        retry=_retry(central_table),
-        signing=_signing_key(central_table, base, f"{where} [central]"),
-    )
-
-    sources: dict[str, SourceConfig] = {}
-    for index, table in enumerate(raw.get("sources", [])):
-        source_where = f"{where} [[sources]] #{index + 1}"
-        name = str(_require(table, "name", source_where))
-        kind = str(_require(table, "kind", source_where))
-        if kind not in SOURCE_KINDS:
-            raise ConfigurationError(f"{source_where}: kind {kind!r} is not one of {', '.join(SOURCE_KINDS)}")
-        for key in SOURCE_KINDS[kind]:
-            _require(table, key, f"{source_where} (kind {kind})")
-        if kind == "catalogue_xml" and not ("base_url" in table or "path" in table):
-            raise ConfigurationError(f"{source_where}: a catalogue source needs base_url or path")
-        full_export = table.get("full_export", True)
-        if "full_export" in table and kind not in FULL_EXPORT_KINDS:
-            raise ConfigurationError(
-                f"{source_where} (source {name}): full_export applies to {', '.join(FULL_EXPORT_KINDS)} sources "
-                f"(whole-table exports), not to kind {kind}"
-            )
-        if not isinstance(full_export, bool):
-            raise ConfigurationError(
-                f"{source_where} (source {name}): full_export must be true or false, got {full_export!r}"
-            )
-        agency_in_file_name = _agency_pattern(table, kind, f"{source_where} (source {name})")
-        sources[name] = SourceConfig(
-            name=name,
-            kind=kind,
-            base_url=str(table.get("base_url", "")).rstrip("/"),
-            client_id=read_secret(table["client_id_env"], f"source {name} client id")
-            if "client_id_env" in table
-            else None,
-            client_secret=(
-                read_secret(table["client_secret_env"], f"source {name} client secret")
-                if "client_secret_env" in table
-                else None
-            ),
-            database_url=read_secret(table["url_env"], f"source {name} database URL") if "url_env" in table else None,
-            path=(base / str(table["path"])).resolve() if "path" in table else None,
-            table=str(table.get("table", "hoso")),
-            fields=dict(table.get("fields", {})),
-            values={column: dict(words) for column, words in table.get("values", {}).items()},
-            page_size=int(table.get("page_size", 500)),
-            overlap_minutes=int(table.get("overlap_minutes", 60)),
-            retry=_retry(table),
-            full_export=full_export,
-            agency_in_file_name=agency_in_file_name,
-        )
-
-    reports: dict[ReportType, ReportConfig] = {}
-    for name, table in raw.get("reports", {}).items():
-        report_where = f"{where} [reports.{name}]"
-        report_type = _enum(ReportType, name, report_where)
-        report_sources = tuple(table.get("sources", sources.keys()))
-        for source_name in report_sources:
-            if source_name not in sources:
-                raise ConfigurationError(f"{report_where}: source {source_name!r} is not configured")
-        reports[report_type] = ReportConfig(
-            report_type=report_type,
-            receiver_code=str(_require(table, "receiver_code", report_where)),
-            receiver_name=str(_require(table, "receiver_name", report_where)),
-            regime=_enum(Regime, table.get("regime", "D09"), report_where),
-            period_type=_enum(PeriodType, table.get("period_type", "MONTH"), report_where),
-            format=_enum(SubmissionFormat, table.get("format", central_format), report_where),
-            sources=report_sources,
-            completeness=_enum(CompletenessPolicy, table.get("completeness", "publish"), report_where),
-        )
-
-    paths = raw.get("paths", {})
-    data_dir = (base / str(paths.get("data_dir", "var"))).resolve()
-    warehouse = raw.get("warehouse", {})
-    default_warehouse = f"sqlite:///{data_dir / 'warehouse.db'}"
-    registry = _require(raw, "registry", where)
+    central = parsed.central
+    sources = _sources_by_name(where, parsed.sources)
+    data_dir = (base / parsed.paths.data_dir).resolve()
     return Config(
         path=chosen,
-        province_code=str(_require(province, "code", f"{where} [province]")),
-        province_name=str(_require(province, "name", f"{where} [province]")),
+        province_code=parsed.province.code,
+        province_name=parsed.province.name,
         data_dir=data_dir,
-        warehouse_url=_resolve_url(str(warehouse.get("url", default_warehouse)), base),
-        agencies_file=(base / str(_require(registry, "agencies", f"{where} [registry]"))).resolve(),
-        central=central,
-        reports=reports,
+        warehouse_url=_resolve_url(parsed.warehouse.url or f"sqlite:///{data_dir / 'warehouse.db'}", base),
+        agencies_file=parsed.registry.agencies,
+        central=CentralConfig(
+            url=central.url,
+            token=central.token,
+            format=central.format,
+            retry=RetryPolicy(
+                central.timeout_seconds, central.max_attempts, central.backoff_base_seconds, central.backoff_max_seconds
+            ),
+            signing=_signing_key(raw["central"], base, f"{where} [central]"),
+        ),
+        reports={
+            report_type: _report(where, report_type, table, central, list(sources))
+            for report_type, table in parsed.reports.items()
+        },
         sources=sources,
     )

@@ -9,37 +9,34 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from sqlalchemy.engine import Engine
 
 from baocao import reports
 from baocao.connectors.central import CentralClient, Verdict
-from baocao.connectors.rest_onestop import OneStopClient
-from baocao.connectors.sql_legacy import HOSO_FIELD_MAP, HOSO_VALUE_MAPS, LegacySqlSource, reconcile
 from baocao.core.canonical import LOCAL_TIMEZONE, Col
 from baocao.core.errors import ConfigurationError, DataQualityError, FatalError, RetriableError, RuleFailure
 from baocao.core.periods import Period, parse_period
 from baocao.core.registry import Registry, load_registry
 from baocao.core.report import Completeness, Report, ReportType
-from baocao.core.settings import CompletenessPolicy, Config, SourceConfig, SubmissionFormat
+from baocao.core.settings import CompletenessPolicy, Config, SubmissionFormat
 from baocao.core.states import BatchState, SubmissionState
 from baocao.expectations import dossiers as dossier_rules
 from baocao.expectations.runner import SuiteRunner
 from baocao.reports.definition import ReportContext
-from baocao.run import file_sources
+from baocao.run import sources as source_kinds
 from baocao.run.faults import AFTER_ANSWER, BEFORE_POST, crash_point
+from baocao.run.sources.petitions import delivered_petition_sources
 from baocao.storage import ledger, staging, warehouse
 from baocao.storage import reports as stored_reports
 from baocao.transforms import diff, signing
 from baocao.transforms import render as renderer
-from baocao.transforms.canonical import canonical_frame, canonical_procedure, canonical_record, deduplicate_latest
 
 log = logging.getLogger(__name__)
 
@@ -87,119 +84,15 @@ def period_of(config: Config, report_type: ReportType | str, period_id: str) -> 
 # ---------------------------------------------------------------- extract
 
 
-# Files stored by extract (the catalogue export, the yearly score workbooks stored whole; petition exports
-# upserted): no dossiers to validate or merge.
-FILE_KINDS = file_sources.STORED_FILE_KINDS
-# Dossier exports in files (the commune CSV): staged by extract, then validated and merged like any pull.
-DOSSIER_FILE_KINDS = file_sources.DOSSIER_FILE_KINDS
-
-
-def extract_file(config: Config, source: SourceConfig, period_id: str | None, now: datetime) -> str:
-    """Read a file source into the warehouse (`baocao.file_sources`): a catalogue export or a yearly
-    score workbook is stored whole, or refused whole with what was stored kept; a commune dossier
-    export is staged as a batch for validate."""
-    engine = engine_for(config)
-
-    def stage(batch_id: str, frame: pd.DataFrame, pulled: int) -> int:
-        # The same staging as `extract` uses for pulled dossiers.
-        return warehouse.stage_dossiers(engine, batch_id, frame, pulled=pulled, staging_dir=staging_dir(config))
-
-    return file_sources.extract_file(config, source, period_id, now, engine, stage)
-
-
-def _mapping(source: SourceConfig) -> tuple[Mapping[str, str], Mapping[str, Mapping[str, str]]]:
-    """The source's field mapping; a legacy `hoso` database defaults to the mapping of its published schema."""
-    if source.kind == "sql_legacy":
-        return source.fields or HOSO_FIELD_MAP, source.values or HOSO_VALUE_MAPS
-    return source.fields, source.values
-
-
-def _pull(
-    engine: Engine, source: SourceConfig, window_from: datetime | None, window_to: datetime
-) -> tuple[list[dict[str, Any]], set[str]]:
-    """Raw records changed in the window, and (for sources whose deleted rows vanish) the vanished codes."""
-    if source.kind == "rest_onestop":
-        client = OneStopClient(source)
-        records = list(client.dossiers(window_from, window_to))
-        catalogue = [canonical_procedure(item) for item in client.procedures()]
-        complete = [item for item in catalogue if item["code"] and item["agency_code"] and item["online_type"]]
-        # A procedure is published by one source only: the first to store it (a catalogue export,
-        # say) keeps it, and this pull's copy is left out rather than failing the whole pull.
-        published_elsewhere = warehouse.procedure_publishers(engine, other_than=source.name)
-        kept = [item for item in complete if (item["code"], item["agency_code"]) not in published_elsewhere]
-        catalogued = warehouse.replace_procedures(engine, source.name, "catalogue", kept, as_of=window_to)
-        log.info(
-            "source %s: %d procedure(s) in the catalogue (%d without code/agency/type skipped, "
-            "%d already published by another source left out)",
-            source.name,
-            catalogued,
-            len(catalogue) - len(complete),
-            len(complete) - len(kept),
-        )
-        return records, set()
-    if source.kind == "sql_legacy":
-        assert source.database_url is not None
-        fields, _ = _mapping(source)
-        with LegacySqlSource(source.database_url.value, source.table, fields, name=source.name) as database:
-            records = list(database.changed_rows(window_from, window_to))
-            # Deleted rows vanish from a legacy table: compare every code, not only what changed.
-            stored = warehouse.live_codes(engine, source.name)
-            found = reconcile(database.all_codes(), stored)
-            pulled = {str(record.get(fields["code"])) for record in records}
-            unseen = found.missing_in_warehouse - pulled
-            if unseen:
-                records.extend(database.rows_for_codes(sorted(unseen)))
-        return records, set(found.missing_in_source)
-    raise ConfigurationError(f"source {source.name}: kind {source.kind!r} cannot be pulled by extract yet")
-
-
 def extract(config: Config, source_name: str, now: datetime | None = None, period_id: str | None = None) -> str:
-    """Pull what changed since the last merged batch (minus an overlap window) into staging.
+    """Read the source into the warehouse as its kind does (`baocao.run.sources`); returns the batch id.
 
-    `period_id` matters only to sources delivered per period (the yearly workbooks).
+    Dossiers (pulled, or a commune's export) are staged as a batch for validate; a catalogue export or a
+    yearly score workbook is stored whole, or refused whole with what was stored kept; petitions are
+    upserted. `period_id` matters only to sources delivered per period (the yearly workbooks).
     """
-    source = config.source(source_name)
-    engine = engine_for(config)
-    if source.kind in FILE_KINDS or source.kind in DOSSIER_FILE_KINDS:
-        return extract_file(config, source, period_id, now or local_now())
-    window_to = now or local_now()
-    last = warehouse.watermark(engine, source.name)
-    # Records committed late under an earlier updated_at would be missed by a cursor that only moves
-    # forward: every pull reaches back by the overlap window, and upserts by code absorb the repeats.
-    window_from = last - timedelta(minutes=source.overlap_minutes) if last else None
-    batch_id = f"{source.name}-{window_to:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
-    warehouse.start_batch(engine, batch_id, source.name, source.kind, window_from, window_to)
-    records, vanished = _pull(engine, source, window_from, window_to)
-    fields, values = _mapping(source)
-    rows = [canonical_record(record, fields, values) for record in records]
-    pulled = len(rows)
-    without_code = [row for row in rows if row[Col.CODE] is None]
-    frame = canonical_frame(deduplicate_latest(row for row in rows if row[Col.CODE] is not None))
-    staged = warehouse.stage_dossiers(engine, batch_id, frame, pulled=pulled, staging_dir=staging_dir(config))
-    if without_code:
-        warehouse.record_quarantine(
-            engine,
-            batch_id,
-            source.name,
-            [
-                (f"record without code #{n + 1}", "Every dossier has a code", "code missing")
-                for n in range(len(without_code))
-            ],
-            stage="extract",
-        )
-    if vanished:
-        marked = warehouse.mark_vanished(engine, source.name, vanished, batch_id)
-        log.info("source %s: %d dossier(s) no longer in the source marked deleted", source.name, marked)
-    log.info(
-        "source %s: batch %s pulled %d record(s) in window %s → %s; %d staged after de-duplication",
-        source.name,
-        batch_id,
-        pulled,
-        window_from,
-        window_to,
-        staged,
-    )
-    return batch_id
+    extraction = source_kinds.Extraction(config, engine_for(config), staging_dir(config), now or local_now(), period_id)
+    return source_kinds.extract(extraction, config.source(source_name))
 
 
 # ---------------------------------------------------------------- validate and merge
@@ -211,8 +104,8 @@ def validate_batch(config: Config, batch_id: str) -> dict[str, Any]:
         raise FatalError(f"invalid batch id {batch_id!r}")
     engine = engine_for(config)
     batch = warehouse.batch_summary(engine, batch_id)
-    if batch["kind"] in FILE_KINDS:
-        # Catalogues and score sheets carry no dossiers: their rules run when the report is checked.
+    if not source_kinds.kind_named(batch["kind"]).storage.validated_by_batch:
+        # Catalogues, score sheets and petitions were stored by extract: no dossiers here to check or merge.
         return {"batch_id": batch_id, "merged": 0, "quarantined": batch["quarantined"], "failed_rules": []}
     if batch["state"] == BatchState.MERGED:
         # A rerun of the task after the merge committed: nothing is left to check or to write.
@@ -282,7 +175,7 @@ def aggregate(config: Config, report_type: ReportType | str, period_id: str) -> 
             registry=registry_for(config),
             province_code=config.province_code,
             sources=settings.sources,
-            petition_sources=file_sources.delivered_petition_sources(config, engine, definition.report_type),
+            petition_sources=delivered_petition_sources(config, engine, definition.report_type),
         )
         inputs = definition.read_inputs(context)
         read = stored_reports.sources_read(connection, settings.sources)

@@ -105,3 +105,44 @@ def test_a_database_url_is_a_secret(config_file: Path, monkeypatch: pytest.Monke
     source = load_config(config_file).source("legacy")
     assert source.database_url is not None and source.database_url.value.endswith("/motcua")
     assert "hunter2" not in repr(source)
+
+
+LEGACY = '\n[[sources]]\nname = "legacy"\nkind = "sql_legacy"\nurl_env = "LEGACY_DB_URL"\n'
+
+
+def test_a_key_of_another_kind_or_a_misspelt_key_is_refused_by_name(
+    config_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LEGACY_DB_URL", "sqlite:///legacy.db")
+    text = config_file.read_text(encoding="utf-8")
+    for extra, message in (
+        ("page_size = 100\n", r"\[\[sources\]\] #2 \(source legacy\): page_size applies to rest_onestop sources"),
+        ('tabel = "hoso"\n', r"\(source legacy\): unknown key 'tabel' \(kind sql_legacy takes .*, table,"),
+    ):
+        config_file.write_text(text + LEGACY + extra, encoding="utf-8")
+        with pytest.raises(ConfigurationError, match=message) as caught:
+            load_config(config_file)
+        assert str(config_file) in str(caught.value) and "\n" not in str(caught.value)
+    config_file.write_text(text.replace("[central]\n", "[central]\ntimout_seconds = 5\n"), encoding="utf-8")
+    with pytest.raises(ConfigurationError, match=r"\[central\]: unknown key 'timout_seconds'"):
+        load_config(config_file)
+    config_file.write_text(text + LEGACY + "chunk_size = 100\n", encoding="utf-8")
+    assert load_config(config_file).source("legacy").chunk_size == 100
+
+
+def test_a_secret_written_in_the_file_is_refused_without_repeating_it(config_file: Path) -> None:
+    text = config_file.read_text(encoding="utf-8")
+    legacy = LEGACY.replace('"LEGACY_DB_URL"', '"postgresql+psycopg://etl:hunter2@db/motcua"')
+    config_file.write_text(text + legacy, encoding="utf-8")
+    with pytest.raises(ConfigurationError, match="url_env must be the name of an environment variable") as caught:
+        load_config(config_file)
+    assert "hunter2" not in str(caught.value)
+
+
+def test_two_sources_of_one_name_are_refused(config_file: Path) -> None:
+    text = config_file.read_text(encoding="utf-8")
+    config_file.write_text(
+        text + '\n[[sources]]\nname = "onestop"\nkind = "ict_workbook"\npath = "x"\n', encoding="utf-8"
+    )
+    with pytest.raises(ConfigurationError, match=r"#2 \(source onestop\): name 'onestop' is already used by .* #1"):
+        load_config(config_file)

@@ -22,10 +22,11 @@ from baocao.core import tables
 from baocao.core.errors import FatalError
 from baocao.core.report import ReportType
 from baocao.core.settings import Config
-from baocao.run import pipeline, yearly
+from baocao.run import pipeline
 from baocao.run.config import load_config
 from baocao.simulators import demo
 from baocao.storage import ledger, warehouse
+from baocao.storage import scores as stored_scores
 from baocao.transforms import diff
 from tests.catalogue_fixture import reset_catalogue
 from tests.transforms import test_online_services as online
@@ -86,7 +87,7 @@ def _insert_dossiers(config: Config, rows: list[dict[str, object]]) -> None:
 def _store_scores(config: Config, report_type: ReportType, scores: pd.DataFrame) -> None:
     period = pipeline.period_of(config, report_type, "2019")
     records = scores.to_dict("records")
-    yearly.store_scores(pipeline.engine_for(config), report_type, period, "test", "b1", records)  # type: ignore[arg-type]
+    stored_scores.store_scores(pipeline.engine_for(config), report_type, period, "test", "b1", records)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,13 @@ from baocao.core import tables
 from baocao.core.errors import DataQualityError
 from baocao.core.report import ReportType
 from baocao.core.settings import Config
-from baocao.run import pipeline, yearly
+from baocao.run import pipeline
 from baocao.run.config import load_config
 from baocao.simulators import demo
 from baocao.simulators.central.server import RunningSandbox, start_in_thread
 from baocao.simulators.central.settings import Settings
 from baocao.storage import ledger
+from baocao.storage import scores as stored_scores
 from tests.transforms.test_egov_maturity import gia_lai_2019
 from tests.transforms.test_ict_ranking import LAM_DONG_2019
 
@@ -83,7 +84,7 @@ def test_yearly_report_is_accepted_by_the_central(
     config, sandbox = setup
     engine = pipeline.engine_for(config)
     period = pipeline.period_of(config, report_type, "2019")
-    yearly.store_scores(engine, report_type, period, "test", "b1", scores.to_dict("records"))  # type: ignore[arg-type]
+    stored_scores.store_scores(engine, report_type, period, "test", "b1", scores.to_dict("records"))  # type: ignore[arg-type]
     receipt = _publish(config, report_type)
     assert receipt["status"] == "accepted" and receipt["report_type"] == report_type.value
     listed = requests.get(
@@ -101,7 +102,7 @@ def test_a_broken_ranking_is_blocked_before_it_is_sent(setup: tuple[Config, Runn
     engine = pipeline.engine_for(config)
     period = pipeline.period_of(config, ReportType.ICT_RANKING, "2019")
     doubled = pd.concat([LAM_DONG_2019, LAM_DONG_2019.iloc[[0]]])  # the same agency twice in a block
-    yearly.store_scores(
+    stored_scores.store_scores(
         engine, ReportType.ICT_RANKING, period, "test", "b1", doubled.drop_duplicates("code").to_dict("records")
     )  # type: ignore[arg-type]
     # validate_report checks the stored report, which aggregate writes from the stored scores.

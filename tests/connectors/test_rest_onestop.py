@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import asdict
 from datetime import date, datetime, timedelta
 
 import pytest
@@ -10,7 +11,8 @@ import pytest
 from baocao.connectors.http import HttpClient
 from baocao.connectors.rest_onestop import OneStopClient
 from baocao.core.errors import RetriableError
-from baocao.core.settings import RetryPolicy, Secret, SourceConfig
+from baocao.core.settings import RetryPolicy, Secret
+from baocao.core.sources import RestOneStopSource
 from baocao.simulators.onestop.generator import Dataset, generate
 from baocao.simulators.onestop.server import Faults, RunningServer, Settings, start_in_thread
 from baocao.transforms.canonical import canonical_record, deduplicate_latest
@@ -24,18 +26,17 @@ def dataset() -> Dataset:
     return generate(seed=11, volume=3000, start=date(2026, 9, 15), end=date(2026, 11, 14))
 
 
-def source_for(server: RunningServer, retry: RetryPolicy = FAST_RETRIES, page_size: int = 200) -> SourceConfig:
-    return SourceConfig(
+def source_for(server: RunningServer, retry: RetryPolicy = FAST_RETRIES, page_size: int = 200) -> RestOneStopSource:
+    return RestOneStopSource(
         name="onestop-test",
-        kind="rest_onestop",
         base_url=server.base_url,
-        client_id=Secret("ID", "baocao"),
-        client_secret=Secret("SECRET", SECRET),
+        client_id_env=Secret("ID", "baocao"),
+        client_secret_env=Secret("SECRET", SECRET),
         fields={},
         values={},
         page_size=page_size,
         overlap_minutes=60,
-        retry=retry,
+        **asdict(retry),
     )
 
 

@@ -1,11 +1,13 @@
 """The workbook and CSV readers as functions of one file path, for `hostile.parse_in_child`: only
-`connectors.spreadsheets` is imported (up front, so the child's baseline includes it)."""
+the readers' connector modules are imported (up front, so the child's baseline includes it)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from baocao.connectors.spreadsheets import read_commune_csv, read_egov_workbook, read_ict_workbook, read_petition_csv
+from baocao.connectors.commune_csv import read_commune_csv
+from baocao.connectors.petition_csv import read_petition_csv
+from baocao.connectors.workbooks import read_egov_workbook, read_ict_workbook
 
 
 def ict_workbook(path: str) -> Any:

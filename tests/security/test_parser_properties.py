@@ -1,5 +1,5 @@
 """Property tests on the Vietnamese number, date and encoding parsers, alone and through the readers
-that use them (`transforms.vietnamese`, `connectors.spreadsheets`).
+that use them (`core.vietnamese`, `connectors.workbooks`, `connectors.petition_csv`).
 
 The rule in every case: a value is read right or refused with the parser's clear error, never read
 as another value (a number in another locale's reading, a day taken for a month, a date rolled over
@@ -23,7 +23,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from baocao.connectors.spreadsheets import read_ict_workbook, read_petition_csv
+from baocao.connectors.petition_csv import read_petition_csv
+from baocao.connectors.workbooks import read_ict_workbook
 from baocao.core.vietnamese import encode_text, format_number, mojibake_reason, parse_date, parse_datetime, parse_number
 from tests.security import figures
 from tests.security.hostile import ICT_HEADER, sheet_xml, write_workbook

@@ -1,0 +1,97 @@
+"""Kind `catalogue_xml`: the provincial procedure catalogue export, over HTTP or from a file or drop
+folder (department-systems.md §3). It comes whole and replaces whole what the source stored before, so
+it is checked whole first: a catalogue with any rejected record is refused (record, rule and reason go
+to `quarantine` and into the error), and the stored catalogue stays as it was.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from baocao.connectors import catalogue_xml
+from baocao.connectors.catalogue_xml import ReadResult
+from baocao.core.errors import ConfigurationError, RuleFailure
+from baocao.core.sources import CatalogueXmlSource
+from baocao.core.states import BatchState
+from baocao.run.sources.files import extract_file, files, refuse, refused_read
+from baocao.run.sources.kind import Extraction, SourceKind, Storage
+from baocao.storage import warehouse
+
+log = logging.getLogger(__name__)
+
+
+def _read_catalogue(source: CatalogueXmlSource) -> list[ReadResult]:
+    if source.base_url:
+        return [catalogue_xml.read_catalogue_url(source.base_url, timeout=source.timeout_seconds)]
+    if source.path is None:  # the settings refuse a catalogue source without either
+        raise ConfigurationError(f"source {source.name}: a catalogue source needs base_url or path")
+    return [
+        catalogue_xml.read_catalogue_file(path) for path in files(source, source.path, (".xml",), "catalogue export")
+    ]
+
+
+def _store_catalogue(extraction: Extraction, source: CatalogueXmlSource, batch_id: str) -> None:
+    """The catalogue replaces the source's stored one only when every record of every file is sound."""
+    kept = "the catalogue stored before is kept"
+    try:
+        results = _read_catalogue(source)
+    except catalogue_xml.CatalogueError as error:
+        refused_read(extraction, source, batch_id, error, "catalogue.refused")
+        raise
+    failures = [failure for result in results for failure in result.rejects]
+    # A drop folder may split the catalogue into files; one procedure of one agency is listed once.
+    seen: dict[tuple[str, str], str] = {}
+    records: list[dict[str, Any]] = []
+    for result in results:
+        for record in result.records:
+            key = (record["code"], record["agency_code"])
+            if key in seen:
+                failures.append(
+                    RuleFailure(
+                        "catalogue.duplicate",
+                        f"{result.source} (MaTTHC {key[0]}, MaDonVi {key[1]})",
+                        f"also listed in {seen[key]}",
+                    )
+                )
+                continue
+            seen[key] = result.source
+            records.append(record)
+    listed = ", ".join(result.source for result in results)
+    if not records and not failures:
+        failures.append(
+            RuleFailure("catalogue.empty", listed, "no ThuTuc: an empty file would remove every stored procedure")
+        )
+    # The warehouse holds one catalogue entry per procedure and agency, whichever source published it.
+    publishers = warehouse.procedure_publishers(extraction.engine, other_than=source.name)
+    for record in records:
+        other = publishers.get((record["code"], record["agency_code"]))
+        if other is not None:
+            failures.append(
+                RuleFailure(
+                    "catalogue.other_source",
+                    f"MaTTHC {record['code']}, MaDonVi {record['agency_code']}",
+                    f"already published by source {other}: configure one catalogue source per agency",
+                )
+            )
+    if failures:
+        refuse(extraction, source, batch_id, failures, kept)
+    stored = warehouse.replace_procedures(extraction.engine, source.name, batch_id, records, as_of=extraction.now)
+    skipped = sum(len(result.skipped) for result in results)
+    warehouse.finish_file_batch(
+        extraction.engine, batch_id, BatchState.STORED, pulled=len(records), stored=stored, quarantined=0
+    )
+    log.info(
+        "source %s: catalogue of %d procedure(s) stored from %s (%d non-procedure element(s) ignored)",
+        source.name,
+        stored,
+        listed,
+        skipped,
+    )
+
+
+def _extract(extraction: Extraction, source: CatalogueXmlSource) -> str:
+    return extract_file(extraction, source, lambda batch_id: _store_catalogue(extraction, source, batch_id))
+
+
+KIND = SourceKind(CatalogueXmlSource, catalogue_xml, Storage.STORED_WHOLE, _extract)

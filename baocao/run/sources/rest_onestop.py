@@ -1,0 +1,50 @@
+"""Kind `rest_onestop`: the one-stop-shop REST API. A pull brings the dossiers changed in the window, and
+the procedure catalogue the system publishes (stored under the source, unless another source
+published the procedure first)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from baocao.connectors import rest_onestop
+from baocao.core.sources import RestOneStopSource
+from baocao.run.sources.kind import Extraction, SourceKind, Storage
+from baocao.run.sources.pulls import Pulled, extract_pulled
+from baocao.storage import warehouse
+from baocao.transforms.canonical import canonical_procedure
+
+log = logging.getLogger(__name__)
+
+
+def _pull(
+    extraction: Extraction, source: RestOneStopSource, window_from: datetime | None, window_to: datetime
+) -> Pulled:
+    client = rest_onestop.OneStopClient(source)
+    records = list(client.dossiers(window_from, window_to))
+    catalogue = [canonical_procedure(item) for item in client.procedures()]
+    complete = [item for item in catalogue if item["code"] and item["agency_code"] and item["online_type"]]
+    # A procedure is published by one source only: the first to store it (a catalogue export,
+    # say) keeps it, and this pull's copy is left out rather than failing the whole pull.
+    published_elsewhere = warehouse.procedure_publishers(extraction.engine, other_than=source.name)
+    kept = [item for item in complete if (item["code"], item["agency_code"]) not in published_elsewhere]
+    catalogued = warehouse.replace_procedures(extraction.engine, source.name, "catalogue", kept, as_of=window_to)
+    log.info(
+        "source %s: %d procedure(s) in the catalogue (%d without code/agency/type skipped, "
+        "%d already published by another source left out)",
+        source.name,
+        catalogued,
+        len(catalogue) - len(complete),
+        len(complete) - len(kept),
+    )
+    return Pulled(records, set())
+
+
+def _extract(extraction: Extraction, source: RestOneStopSource) -> str:
+    def pull(window_from: datetime | None, window_to: datetime) -> Pulled:
+        return _pull(extraction, source, window_from, window_to)
+
+    return extract_pulled(extraction, source, pull, source.fields, source.values)
+
+
+KIND = SourceKind(RestOneStopSource, rest_onestop, Storage.STAGED, _extract)
