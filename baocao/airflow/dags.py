@@ -66,10 +66,13 @@ def report_dag(report: str, cron: str, description: str, retry_delay: timedelta 
 
         @task
         def validate(batch_id: str) -> dict[str, Any]:
+            import dataclasses
+
             from baocao.airflow.tasks import config_from, run_step
             from baocao.run import pipeline
 
-            return run_step(pipeline.validate_batch, config_from(get_current_context()["params"]), batch_id)
+            outcome = run_step(pipeline.validate_batch, config_from(get_current_context()["params"]), batch_id)
+            return dataclasses.asdict(outcome)  # XCom: the counts and rules, a reference-sized summary
 
         @task
         def aggregate(period: str, batches: list[dict[str, Any]]) -> str:

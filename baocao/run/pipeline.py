@@ -98,7 +98,18 @@ def extract(config: Config, source_name: str, now: datetime | None = None, perio
 # ---------------------------------------------------------------- validate and merge
 
 
-def validate_batch(config: Config, batch_id: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class BatchOutcome:
+    """What validate did with a batch: dossiers merged, records quarantined, the rules they broke."""
+
+    batch_id: str
+    merged: int
+    quarantined: int
+    failed_rules: tuple[str, ...] = ()
+    data_docs: str | None = None
+
+
+def validate_batch(config: Config, batch_id: str) -> BatchOutcome:
     """Run the dossier suite on the staged batch; quarantine failures; merge the rest."""
     if not staging.valid_batch_id(batch_id):
         raise FatalError(f"invalid batch id {batch_id!r}")
@@ -106,11 +117,10 @@ def validate_batch(config: Config, batch_id: str) -> dict[str, Any]:
     batch = warehouse.batch_summary(engine, batch_id)
     if not source_kinds.kind_named(batch["kind"]).storage.validated_by_batch:
         # Catalogues, score sheets and petitions were stored by extract: no dossiers here to check or merge.
-        return {"batch_id": batch_id, "merged": 0, "quarantined": batch["quarantined"], "failed_rules": []}
+        return BatchOutcome(batch_id, 0, batch["quarantined"])
     if batch["state"] == BatchState.MERGED:
         # A rerun of the task after the merge committed: nothing is left to check or to write.
-        done = {"merged": batch["merged"], "quarantined": batch["quarantined"], "failed_rules": []}
-        return {"batch_id": batch_id, **done}
+        return BatchOutcome(batch_id, batch["merged"], batch["quarantined"])
     registry = load_registry(config.agencies_file)
     staged_file = staging.batch_file(staging_dir(config), batch_id)
     if not staged_file.exists():
@@ -139,13 +149,9 @@ def validate_batch(config: Config, batch_id: str) -> dict[str, Any]:
         )
     merged = warehouse.merge_batch(engine, batch_id, staged_file)
     log.info("batch %s: %d merged, %d quarantined; Data Docs: %s", batch_id, merged, quarantined, outcome.docs_index)
-    return {
-        "batch_id": batch_id,
-        "merged": merged,
-        "quarantined": quarantined,
-        "failed_rules": sorted(set(outcome.failed_rules)),
-        "data_docs": str(outcome.docs_index),
-    }
+    return BatchOutcome(
+        batch_id, merged, quarantined, tuple(sorted(set(outcome.failed_rules))), str(outcome.docs_index)
+    )
 
 
 # ---------------------------------------------------------------- aggregate and check
@@ -473,7 +479,7 @@ def publish_pending(config: Config, report_type: ReportType | str | None = None)
 class Prepared:
     """Extract → validate → aggregate → check: what each step did."""
 
-    batches: list[dict[str, Any]]
+    batches: list[BatchOutcome]
     aggregated: Aggregated
     checked: ReportCheck
 

@@ -229,7 +229,7 @@ def test_petitions_from_the_export_to_the_index_and_the_sandbox(
             bad_rows=[],
         )
         again = pipeline.validate_batch(config, pipeline.extract(config, "phan-anh", period_id=PERIOD))
-        assert again["quarantined"] == 0
+        assert again.quarantined == 0
         rows = {row["code"]: row for row in stored_petitions(config)}
         assert len(rows) == 10 and rows["0007"]["answered_at"] == datetime(2026, 9, 24, 15)
         assert rows["0007"]["batch_id"] == again["batch_id"] != rows["0001"]["batch_id"]
@@ -351,8 +351,8 @@ def test_service_index_with_petitions_from_the_simulators_to_an_accepted_submiss
         config = load_config(config.path)
         result = pipeline.run_report(config, "SERVICE_INDEX", PERIOD)
         assert result.receipt["status"] == "accepted" and result.receipt["report_type"] == "SERVICE_INDEX"
-        [petition_batch] = [batch for batch in result.prepared.batches if batch["batch_id"].startswith("phan-anh-")]
-        assert petition_batch["quarantined"] == 3
+        [petition_batch] = [batch for batch in result.prepared.batches if batch.batch_id.startswith("phan-anh-")]
+        assert petition_batch.quarantined == 3
         rendered = pipeline.render(config, "SERVICE_INDEX", PERIOD)
         by_agency = metric_lines(config)
 
@@ -401,8 +401,8 @@ def test_a_merged_communes_dossiers_and_petitions_count_for_its_successor(
         config = load_config(config.path)
         result = pipeline.run_report(config, "SERVICE_INDEX", PERIOD)
         assert result.receipt["status"] == "accepted"
-        [petition_batch] = [batch for batch in result.prepared.batches if batch["batch_id"].startswith("phan-anh-")]
-        assert petition_batch["quarantined"] == 0  # the old code is in the registry
+        [petition_batch] = [batch for batch in result.prepared.batches if batch.batch_id.startswith("phan-anh-")]
+        assert petition_batch.quarantined == 0  # the old code is in the registry
         assert [row["agency_code"] for row in stored_petitions(config)] == [old] * 30  # stored as written
         rendered = pipeline.render(config, "SERVICE_INDEX", PERIOD)
         by_agency = metric_lines(config)

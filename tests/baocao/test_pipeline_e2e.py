@@ -131,7 +131,7 @@ def test_faulty_source_incremental_runs_and_exactly_once_publication(
                 connection.execute(sa.delete(table))
         first = pipeline.validate_batch(config, pipeline.extract(config, "onestop", now=cut))
         second = pipeline.validate_batch(config, pipeline.extract(config, "onestop", now=cut))  # overlap: repeats
-        assert first["merged"] > 3000 and second["quarantined"] == 0
+        assert first.merged > 3000 and second.quarantined == 0
         with engine.connect() as connection:
             stored = connection.execute(sa.select(sa.func.count()).select_from(tables.dossiers)).scalar_one()
         assert stored == len(dataset.current_dossiers(cut.replace(tzinfo=LOCAL_TIMEZONE)))
@@ -159,12 +159,12 @@ def test_bad_records_are_quarantined_with_their_rule_and_the_run_goes_on(
         horizon = dataset.horizon.replace(tzinfo=None)
         summary = pipeline.validate_batch(config, pipeline.extract(config, "onestop", now=horizon))
         held_back = [d for d in dataset.current_dossiers() if d.agency_code == dropped]
-        assert summary["quarantined"] == len(held_back) > 0
-        assert any("registry" in rule for rule in summary["failed_rules"])
-        quarantined = warehouse.quarantined_records(pipeline.engine_for(config), summary["batch_id"])
+        assert summary.quarantined == len(held_back) > 0
+        assert any("registry" in rule for rule in summary.failed_rules)
+        quarantined = warehouse.quarantined_records(pipeline.engine_for(config), summary.batch_id)
         assert {q["record_key"] for q in quarantined} == {d.code for d in held_back}
         assert all(dropped in q["detail"] for q in quarantined)
-        assert Path(summary["data_docs"]).is_file()
+        assert Path(str(summary.data_docs)).is_file()
 
 
 def test_a_second_vendor_dialect_is_connected_by_configuration_alone(
@@ -190,7 +190,7 @@ def test_a_second_vendor_dialect_is_connected_by_configuration_alone(
         vendor_config = load_config(config.path)
         horizon = dataset.horizon.replace(tzinfo=None) + timedelta(seconds=1)  # windows exclude their end
         summary = pipeline.validate_batch(vendor_config, pipeline.extract(vendor_config, "onestop", now=horizon))
-        assert summary["quarantined"] == 0
+        assert summary.quarantined == 0
         pipeline.aggregate(vendor_config, "TTHC_RESULTS", "2026-11")
         total = pipeline.report_summary(vendor_config, "TTHC_RESULTS", "2026-11")
     from baocao.simulators.onestop.expected_results import tthc_results_total

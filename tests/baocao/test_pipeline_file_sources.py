@@ -152,7 +152,7 @@ def _central_listing(world: World, report_type: str, period: str) -> list[dict[s
 def test_ict_ranking_from_the_workbook_to_an_accepted_submission(yearly_world: World) -> None:
     config = yearly_world.config
     batch_id = pipeline.extract(config, "ict", period_id="2019")
-    assert pipeline.validate_batch(config, batch_id)["merged"] == 0  # scores carry no dossiers
+    assert pipeline.validate_batch(config, batch_id).merged == 0  # scores carry no dossiers
     batch = warehouse.batch_summary(pipeline.engine_for(config), batch_id)
     units = sum(len(entries) for entries in LAM_DONG_2019_ICT.values())
     assert (batch["state"], batch["pulled"], batch["merged"]) == ("STORED", units, units)
@@ -397,14 +397,14 @@ def test_catalogue_and_commune_exports_publish_online_services(
         total = pipeline.report_summary(world.config, "ONLINE_SERVICES", "2019-11")
     assert result.receipt["status"] == "accepted"
     catalogue_batch, commune_batch = result.prepared.batches
-    assert commune_batch["merged"] == 119
+    assert commune_batch.merged == 119
     engine = pipeline.engine_for(world.config)
-    assert warehouse.batch_summary(engine, commune_batch["batch_id"])["quarantined"] == 1  # the refused row
-    assert warehouse.batch_summary(engine, catalogue_batch["batch_id"])["state"] == "STORED"
+    assert warehouse.batch_summary(engine, commune_batch.batch_id)["quarantined"] == 1  # the refused row
+    assert warehouse.batch_summary(engine, catalogue_batch.batch_id)["state"] == "STORED"
     expected = _expected_online_services(rows, entries, left_out={bad_row["ma_hoso"]})
     assert {name: total[name] for name in expected} == expected
 
-    [held] = [r for r in warehouse.quarantined_records(engine, commune_batch["batch_id"]) if r["stage"] == "extract"]
+    [held] = [r for r in warehouse.quarantined_records(engine, commune_batch.batch_id) if r["stage"] == "extract"]
     assert held["record_key"] == f"commune xa-ta-nung.csv row 2 (ma_hoso {bad_row['ma_hoso']})"
     assert held["detail"].startswith("ngay_nhan: not a time in dd/mm/yyyy HH:MM form")
     with engine.connect() as connection:
@@ -505,7 +505,7 @@ def test_an_undecodable_commune_export_is_refused_and_the_stored_dossiers_stay(
     world.write_registry({"000.01.02.H99": ("Xã Tà Nung", "COMMUNE")})
     engine = pipeline.engine_for(world.config)
     with world.sandbox:
-        assert pipeline.validate_batch(world.config, pipeline.extract(world.config, "communes"))["merged"] == 30
+        assert pipeline.validate_batch(world.config, pipeline.extract(world.config, "communes")).merged == 30
         with engine.connect() as connection:
             before = pd.DataFrame(connection.execute(sa.select(tables.dossiers)).mappings().all())
 

@@ -54,7 +54,7 @@ def test_legacy_database_source_with_vanishing_rows(
     config = load_config(config_path)
 
     first = pipeline.validate_batch(config, pipeline.extract(config, "legacy", now=cut.replace(tzinfo=None)))
-    assert first["quarantined"] == 0
+    assert first.quarantined == 0
     pipeline.aggregate(config, "TTHC_RESULTS", "2026-11")
     expected = tthc_results_total(
         [d for d in dataset.current_dossiers(cut) if not d.deleted], date(2026, 10, 15), date(2026, 11, 14)

@@ -159,7 +159,7 @@ def test_baocao_export_writes_reports_and_quarantine_lists_as_text_from_a_real_w
     batch = pipeline.validate_batch(config, pipeline.extract(config, "communes"))
     pipeline.aggregate(config, "TTHC_RESULTS", "2026-11")
     engine = pipeline.engine_for(config)
-    held = warehouse.quarantined_records(engine, batch["batch_id"])
+    held = warehouse.quarantined_records(engine, batch.batch_id)
     assert {record["record_key"] for record in held if record["stage"] == "validate"} == {HOSTILE_CODE}
     runner = CliRunner()
     personal = [str(row[column]) for row in rows for column in ("ho_ten", "so_cccd", "dien_thoai")]
