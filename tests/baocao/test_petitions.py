@@ -232,7 +232,7 @@ def test_petitions_from_the_export_to_the_index_and_the_sandbox(
         assert again.quarantined == 0
         rows = {row["code"]: row for row in stored_petitions(config)}
         assert len(rows) == 10 and rows["0007"]["answered_at"] == datetime(2026, 9, 24, 15)
-        assert rows["0007"]["batch_id"] == again["batch_id"] != rows["0001"]["batch_id"]
+        assert rows["0007"]["batch_id"] == again.batch_id != rows["0001"]["batch_id"]
         replaced = {
             A: {"PETITIONS_ANSWERED_ON_TIME": (4, 5, "4.800"), "PETITION_SATISFACTION": (4, 6, "4.000")},
             B: EXPECTED[B],

@@ -173,9 +173,9 @@ def test_baocao_export_writes_reports_and_quarantine_lists_as_text_from_a_real_w
         )
         assert result.exit_code == 0, result.output
         assert f"wrote {report}" in result.output.replace("\n", "")
-        quarantine = tmp_path / "var" / "exports" / f"quarantine-{batch['batch_id']}.{file_format}"
+        quarantine = tmp_path / "var" / "exports" / f"quarantine-{batch.batch_id}.{file_format}"
         result = runner.invoke(
-            main, ["export", "--quarantine", batch["batch_id"], "--format", file_format, "--config", str(config_path)]
+            main, ["export", "--quarantine", batch.batch_id, "--format", file_format, "--config", str(config_path)]
         )
         assert result.exit_code == 0, result.output
         assert quarantine.is_file()
