@@ -136,7 +136,9 @@ def petition_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, warehouse_ur
 
 
 def metric_lines(config: Any) -> dict[str, dict[str, tuple[int | None, int | None, str]]]:
-    """Entity ("province" for the province) → petition metric → (numerator, denominator, score)."""
+    """Entity ("province" for the province) → petition metric → (numerator, denominator, score), as the
+    period aggregated from what the warehouse holds now stores them."""
+    pipeline.aggregate(config, "SERVICE_INDEX", PERIOD)
     report = pipeline.load_report(config, "SERVICE_INDEX", PERIOD).report.tables["report"]
     lines = report[report["metric"].isin(PETITION_METRICS)].to_dict("records")
     found: dict[str, dict[str, tuple[int | None, int | None, str]]] = {}
