@@ -1,23 +1,29 @@
-"""HTTP calls with a timeout on every call and bounded, jittered retries that honour Retry-After.
+"""HTTP calls with a timeout and a deadline on every try and bounded, jittered retries that honour Retry-After.
 
 Shared by the department-system connectors and the central endpoint client. A call is retried on
-connection faults, timeouts, bodies cut off mid-way, 429 and 502/503/504; anything else returns to
-the caller, which decides what the status means. Every request carries a connect and a read
-timeout (a caller cannot switch them off), so a server that accepts the connection and never
-answers costs at most one timeout per try.
+connection faults, timeouts, bodies cut off mid-way or late, 429 and 502/503/504; anything else
+returns to the caller, which decides what the status means. Every request carries a connect and a
+read timeout (a caller cannot switch them off), so a server that accepts the connection and never
+answers costs at most one timeout per try; and the body is read against the try's total deadline
+(`RetryPolicy.deadline`), so a server that trickles a byte now and then cannot hold a worker either.
+No pause between tries is longer than `RetryPolicy.max_wait_seconds`: a server asking for a longer
+one (Retry-After) ends the call at once, retriable, with the time to come back.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 import requests
+import urllib3.exceptions
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 from tenacity.stop import stop_base
 
@@ -27,9 +33,7 @@ from baocao.core.settings import RetryPolicy
 log = logging.getLogger(__name__)
 
 RETRIABLE_STATUSES = frozenset({429, 502, 503, 504})
-# A server asking us to wait longer than this is treated as down for now: the call gives up with a
-# retriable error and the task's own retry (minutes later) takes over, rather than a worker sleeping.
-RETRY_AFTER_CEILING_SECONDS = 600.0
+BODY_CHUNK_BYTES = 64 * 1024
 T = TypeVar("T")
 
 
@@ -82,17 +86,33 @@ class Backoff:
         if isinstance(fault, TransientFault) and fault.retry_after is not None:
             spread = self.rng.uniform(0, min(ceiling, RETRY_AFTER_SPREAD * fault.retry_after))
             delay = max(delay, fault.retry_after + spread)
-        return delay
+            # The spread never takes a pause past max_wait_seconds; Retry-After itself is never cut.
+            return max(fault.retry_after, min(delay, self.policy.max_wait_seconds))
+        return min(delay, self.policy.max_wait_seconds)
 
 
+def _asks_too_long_a_pause(fault: BaseException | None, policy: RetryPolicy) -> bool:
+    return (
+        isinstance(fault, TransientFault)
+        and fault.retry_after is not None
+        and fault.retry_after > policy.max_wait_seconds
+    )
+
+
+@dataclass
 class _ServerWantsALongPause(stop_base):
+    """A server asking to wait longer than max_wait_seconds is down for now: the call gives up at once,
+    retriable, and the task's own retry (or the operator, at the time the message names) takes over."""
+
+    policy: RetryPolicy
+
     def __call__(self, state: RetryCallState) -> bool:
-        fault = state.outcome.exception() if state.outcome else None
-        return (
-            isinstance(fault, TransientFault)
-            and fault.retry_after is not None
-            and fault.retry_after > RETRY_AFTER_CEILING_SECONDS
-        )
+        return _asks_too_long_a_pause(state.outcome.exception() if state.outcome else None, self.policy)
+
+
+def _come_back_after(seconds: float) -> str:
+    moment = datetime.now(UTC) + timedelta(seconds=seconds)
+    return f"{moment:%Y-%m-%d %H:%M} UTC"
 
 
 class HttpClient:
@@ -148,7 +168,7 @@ class HttpClient:
 
         retrying = Retrying(
             retry=retry_if_exception_type(TransientFault),
-            stop=stop_after_attempt(self.policy.max_attempts) | _ServerWantsALongPause(),
+            stop=stop_after_attempt(self.policy.max_attempts) | _ServerWantsALongPause(self.policy),
             wait=Backoff(self.policy, self.rng),
             sleep=self.sleep,
             before_sleep=before_sleep,
@@ -157,27 +177,77 @@ class HttpClient:
         try:
             return retrying(one_try)
         except TransientFault as fault:
+            if fault.retry_after is not None and _asks_too_long_a_pause(fault, self.policy):
+                raise RetriableError(
+                    f"{self.system}: {what}: {fault}, Retry-After {fault.retry_after:.0f} s, longer than this "
+                    f"run waits (max_wait_seconds = {self.policy.max_wait_seconds:g}); "
+                    f"try again after {_come_back_after(fault.retry_after)}",
+                    retry_after=fault.retry_after,
+                ) from fault
             raise RetriableError(
                 f"{self.system}: {what} still failing after {tries} tries: {fault}",
                 retry_after=fault.retry_after,
             ) from fault
 
     def _once(self, method: str, url: str, read: Callable[[requests.Response], T], **kwargs: Any) -> T:
+        deadline = time.monotonic() + self.policy.deadline
         # (connect, read): a caller may shorten them, never remove them (requests waits forever on None).
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = (self.policy.timeout_seconds, self.policy.timeout_seconds)
         try:
-            response = self.session.request(method, url, **kwargs)
+            # The body is read here, against the deadline, not by requests (which only times each read).
+            response = self.session.request(method, url, stream=True, **kwargs)
         except (requests.ConnectionError, requests.Timeout) as error:
             raise TransientFault(f"{type(error).__name__}: {error}") from error
-        except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError) as error:
-            # The body was cut off mid-way (fewer bytes than Content-Length, a broken chunk). Like a
-            # timeout, the server may have acted on the request: retrying is safe because every call
-            # made through this client is (GETs, the token request, POSTs with an Idempotency-Key).
-            raise TransientFault(f"answer cut off mid-body: {type(error).__name__}: {error}") from error
+        with response:
+            read_body_by(response, deadline, self.policy)
         if response.status_code in RETRIABLE_STATUSES:
             raise TransientFault(f"HTTP {response.status_code}", retry_after_seconds(response))
         return read(response)
+
+
+def _socket_of(response: requests.Response) -> socket.socket | None:
+    connection = getattr(response.raw, "connection", None)
+    sock = getattr(connection, "sock", None)
+    return sock if isinstance(sock, socket.socket) else None
+
+
+def read_body_by(response: requests.Response, deadline: float, policy: RetryPolicy) -> bytes:
+    """Read a streamed response's whole body before the monotonic `deadline`, and keep it on the response
+    (`.content`, `.json()` then work as usual); a body late or cut off is a TransientFault.
+
+    Each read takes what has arrived (at most one receive), and the socket waits no longer than the time
+    left, so a server sending one byte every few seconds is cut at the deadline, not after the body.
+    """
+    body = bytearray()
+    sock = _socket_of(response)
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TransientFault(
+                    f"answer not complete within the deadline of {policy.deadline:g} s "
+                    f"({len(body)} bytes of body by then)"
+                )
+            if sock is not None:
+                sock.settimeout(min(policy.timeout_seconds, left))
+            chunk = response.raw.read1(BODY_CHUNK_BYTES, decode_content=True)
+            if not chunk:
+                break
+            body += chunk
+    except (TimeoutError, urllib3.exceptions.ReadTimeoutError) as error:
+        late = "deadline" if deadline - time.monotonic() <= 0 else "read timeout"
+        raise TransientFault(
+            f"answer not complete within the {late} ({len(body)} bytes of body by then)"
+        ) from error
+    except (urllib3.exceptions.HTTPError, OSError) as error:
+        # The body was cut off mid-way (fewer bytes than Content-Length, a broken chunk, a reset). Like a
+        # timeout, the server may have acted on the request: retrying is safe because every call made
+        # through this client is (GETs, the token request, POSTs with an Idempotency-Key).
+        raise TransientFault(f"answer cut off mid-body: {type(error).__name__}: {error}") from error
+    response._content = bytes(body)  # what requests' own .content does once the stream is read
+    response._content_consumed = True  # type: ignore[attr-defined]
+    return response._content
 
 
 def read_json(response: requests.Response) -> Any:

@@ -46,12 +46,27 @@ class Secret:
         return f"<secret from ${self.env_name}>"
 
 
+# A try's whole deadline, by default, in timeouts: room for a slow answer, none for a trickling one.
+DEADLINE_TIMEOUTS = 4
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     timeout_seconds: float = 30.0
     max_attempts: int = 6
     backoff_base_seconds: float = 0.5
     backoff_max_seconds: float = 60.0
+    # The whole of one try (connect, answer, body), whatever the server trickles; None: DEADLINE_TIMEOUTS
+    # times the timeout. The timeout alone bounds each wait for a byte, not the sum of the waits.
+    deadline_seconds: float | None = None
+    # The longest pause between tries (backoff or Retry-After) this run takes; a server asking for a
+    # longer one ends the call with a RetriableError saying when to come back, instead of sleeping.
+    max_wait_seconds: float = 60.0
+
+    @property
+    def deadline(self) -> float:
+        return self.deadline_seconds if self.deadline_seconds is not None else DEADLINE_TIMEOUTS * self.timeout_seconds
+
 
 
 @dataclass(frozen=True)

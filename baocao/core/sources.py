@@ -138,14 +138,25 @@ class RestOneStopSource(PulledSource):
     client_id: SecretFromEnvironment = Field(alias="client_id_env")
     client_secret: SecretFromEnvironment = Field(alias="client_secret_env")
     page_size: int = Field(500, ge=1)
+    # More pages than this in one pull means a server that pages forever: the pull stops, fatal.
+    max_pages: int = Field(100_000, ge=1)
     timeout_seconds: float = Field(RetryPolicy.timeout_seconds, gt=0)
+    deadline_seconds: float | None = Field(None, gt=0)  # default: 4 x timeout_seconds
     max_attempts: int = Field(RetryPolicy.max_attempts, ge=1)
     backoff_base_seconds: float = Field(RetryPolicy.backoff_base_seconds, ge=0)
     backoff_max_seconds: float = Field(RetryPolicy.backoff_max_seconds, ge=0)
+    max_wait_seconds: float = Field(RetryPolicy.max_wait_seconds, ge=0)
 
     @property
     def retry(self) -> RetryPolicy:
-        return RetryPolicy(self.timeout_seconds, self.max_attempts, self.backoff_base_seconds, self.backoff_max_seconds)
+        return RetryPolicy(
+            self.timeout_seconds,
+            self.max_attempts,
+            self.backoff_base_seconds,
+            self.backoff_max_seconds,
+            self.deadline_seconds,
+            self.max_wait_seconds,
+        )
 
     def credentials(self) -> tuple[Secret, Secret]:
         return self.client_id, self.client_secret
@@ -172,6 +183,7 @@ class CatalogueXmlSource(SourceSettings):
     base_url: Url | None = None
     path: PathInFolder | None = None  # a file or a drop folder, when there is no base_url
     timeout_seconds: float = Field(RetryPolicy.timeout_seconds, gt=0)
+    deadline_seconds: float | None = Field(None, gt=0)  # the whole download; default: 4 x timeout_seconds
 
     @model_validator(mode="after")
     def _somewhere(self) -> CatalogueXmlSource:

@@ -82,9 +82,11 @@ class _Central(_Table):
     token: SecretFromEnvironment = Field(alias="token_env")
     format: SubmissionFormat = SubmissionFormat.XML
     timeout_seconds: float = Field(RetryPolicy.timeout_seconds, gt=0)
+    deadline_seconds: float | None = Field(None, gt=0)  # one try, whole; default: 4 x timeout_seconds
     max_attempts: int = Field(RetryPolicy.max_attempts, ge=1)
     backoff_base_seconds: float = Field(RetryPolicy.backoff_base_seconds, ge=0)
     backoff_max_seconds: float = Field(RetryPolicy.backoff_max_seconds, ge=0)
+    max_wait_seconds: float = Field(RetryPolicy.max_wait_seconds, ge=0)
     # The signing key, by environment variable: read by `_signing_key` once the tables are sound.
     signing_key_env: str | None = None
     signing_cert_env: str | None = None
@@ -299,7 +301,12 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
             token=central.token,
             format=central.format,
             retry=RetryPolicy(
-                central.timeout_seconds, central.max_attempts, central.backoff_base_seconds, central.backoff_max_seconds
+                central.timeout_seconds,
+                central.max_attempts,
+                central.backoff_base_seconds,
+                central.backoff_max_seconds,
+                central.deadline_seconds,
+                central.max_wait_seconds,
             ),
             signing=_signing_key(raw["central"], base, f"{where} [central]"),
         ),
