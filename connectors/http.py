@@ -237,9 +237,7 @@ def read_body_by(response: requests.Response, deadline: float, policy: RetryPoli
             body += chunk
     except (TimeoutError, urllib3.exceptions.ReadTimeoutError) as error:
         late = "deadline" if deadline - time.monotonic() <= 0 else "read timeout"
-        raise TransientFault(
-            f"answer not complete within the {late} ({len(body)} bytes of body by then)"
-        ) from error
+        raise TransientFault(f"answer not complete within the {late} ({len(body)} bytes of body by then)") from error
     except (urllib3.exceptions.HTTPError, OSError) as error:
         # The body was cut off mid-way (fewer bytes than Content-Length, a broken chunk, a reset). Like a
         # timeout, the server may have acted on the request: retrying is safe because every call made

@@ -32,6 +32,12 @@ def rfc3339_local(moment: datetime) -> str:
     return aware.isoformat(timespec="seconds")
 
 
+def _shown(cursor: str | None) -> str:
+    """A cursor as an error message shows it: quoted, printable, and short (it is the server's text)."""
+    text = "".join(ch if ch.isprintable() else "?" for ch in str(cursor))
+    return repr(text if len(text) <= 60 else text[:57] + "...")
+
+
 class OneStopClient:
     def __init__(self, source: RestOneStopSource, http: HttpClient | None = None) -> None:
         self.source = source
@@ -108,16 +114,31 @@ class OneStopClient:
         if updated_from is not None:
             params["updated_from"] = rfc3339_local(updated_from)
         cursor: str | None = None
+        # A server that hands back a cursor it gave before, or pages on past max_pages, would keep a
+        # worker pulling forever: the pull stops, fatal (the system is wrong; retrying repeats it).
+        seen: set[str] = set()
         pages = 0
         while True:
             if cursor:
                 params["cursor"] = cursor
+            if pages >= self.source.max_pages:
+                raise FatalError(
+                    f"source {self.source.name}: more than max_pages = {self.source.max_pages} pages in one pull "
+                    f"(next cursor {_shown(cursor)}); the system pages without end, or max_pages is too low"
+                )
             body = self._authorised_get("/api/v1/dossiers", params, f"dossiers page {pages + 1}")
             pages += 1
             yield from body["data"]
             cursor = body.get("next_cursor")
             if not cursor:
                 break
+            cursor = str(cursor)
+            if cursor in seen:
+                raise FatalError(
+                    f"source {self.source.name}: page {pages} hands back cursor {_shown(cursor)}, "
+                    "already followed in this pull: the system pages in a loop"
+                )
+            seen.add(cursor)
         log.info("source %s: %d page(s) read", self.source.name, pages)
 
     def procedures(self) -> list[dict[str, Any]]:

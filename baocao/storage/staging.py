@@ -98,6 +98,87 @@ class BatchWriter:
         self._partial.unlink(missing_ok=True)
 
 
+POSITION = "_position"  # a row's place in the pull, in the scratch file of LatestByCode only
+
+
+class LatestByCode:
+    """Stages a pull piece by piece while it is read, one row per dossier code across all pieces.
+
+    The latest `updated_at` wins, the row read later on a tie, a row without the time loses to one with
+    it: the same choice as `transforms.canonical.deduplicate_latest` over the whole pull at once. Each
+    piece goes to a scratch file as it comes, with its rows' places in the pull; `close` picks each
+    code's row from the scratch file's codes, times and places alone (a fraction of the records) and
+    copies the chosen rows into the batch file (`BatchWriter`, atomic). So a pull of any length never
+    sits in memory whole, and a crash leaves no file that looks like a staged batch.
+    """
+
+    def __init__(self, staging_dir: Path, batch_id: str) -> None:
+        self._batch = BatchWriter(staging_dir, batch_id)
+        self._scratch = self._batch.path.with_name(f".{self._batch.path.name}.pieces.{uuid.uuid4().hex}.partial")
+        self._schema = SCHEMA.append(pa.field(POSITION, pa.int64()))
+        self._writer = pq.ParquetWriter(self._scratch, self._schema, compression=STAGING_COMPRESSION)
+        self.pieces = 0  # pieces written so far (each one a row group of the scratch file)
+        self.rows_read = 0
+
+    @property
+    def path(self) -> Path:
+        return self._batch.path
+
+    def write(self, table: pa.Table) -> None:
+        """One piece: canonical rows of the staging schema (`to_table`), each with a code."""
+        if table.num_rows == 0:
+            return
+        if table.column(Col.CODE.value).null_count:
+            raise ValueError("a staged piece has rows without a code")
+        places = pa.array(range(self.rows_read, self.rows_read + table.num_rows), type=pa.int64())
+        piece = table.select(list(STAGED_COLUMNS)).cast(SCHEMA).append_column(POSITION, places)
+        self._writer.write_table(piece)
+        self.pieces += 1
+        self.rows_read += table.num_rows
+
+    def close(self) -> int:
+        """The batch file with each code's latest row; returns the rows staged."""
+        try:
+            self._writer.close()
+            chosen = self._chosen_places()
+            for batch in pq.ParquetFile(self._scratch).iter_batches(batch_size=100_000):
+                keep = batch.filter(pc.is_in(batch.column(POSITION), value_set=chosen))
+                if keep.num_rows:
+                    self._batch.write(pa.Table.from_batches([keep]).drop_columns([POSITION]))
+        except BaseException:
+            self._batch.abort()
+            raise
+        finally:
+            self._scratch.unlink(missing_ok=True)
+        self._batch.close()
+        return self._batch.rows
+
+    def _chosen_places(self) -> pa.Array:
+        if self.rows_read == 0:
+            return pa.array([], type=pa.int64())
+        keys = pq.read_table(self._scratch, columns=[Col.CODE.value, Col.UPDATED_AT.value, POSITION])
+        # Sorted by code, then rows without a time, then by time and place: each code's last row wins.
+        keys = keys.append_column("_timed", pc.is_valid(keys.column(Col.UPDATED_AT.value)))
+        ordered = keys.sort_by(
+            [
+                (Col.CODE.value, "ascending"),
+                ("_timed", "ascending"),
+                (Col.UPDATED_AT.value, "ascending"),
+                (POSITION, "ascending"),
+            ]
+        )
+        codes = ordered.column(Col.CODE.value)
+        last_of_code = pa.concat_arrays(
+            [pc.not_equal(codes.slice(0, len(codes) - 1), codes.slice(1)).combine_chunks(), pa.array([True])]
+        )
+        return ordered.column(POSITION).filter(last_of_code).combine_chunks()
+
+    def abort(self) -> None:
+        self._writer.close()
+        self._scratch.unlink(missing_ok=True)
+        self._batch.abort()
+
+
 def write_batch(staging_dir: Path, batch_id: str, frame: pd.DataFrame) -> Path:
     writer = BatchWriter(staging_dir, batch_id)
     try:

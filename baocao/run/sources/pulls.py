@@ -1,26 +1,32 @@
 """What the pulled kinds (`rest_onestop`, `sql_legacy`) share: the window of a pull, its records mapped
 onto the canonical dossier and staged as a batch for validate_batch, the records without a code
 quarantined, and the dossiers the source no longer has marked deleted.
+
+Records stream: they are mapped and staged in pieces of PIECE_RECORDS as the source hands them over
+(`staging.LatestByCode` keeps the latest row per code across pieces), so a pull is never held whole.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
+from itertools import islice
 from typing import Any, NamedTuple
 
 from baocao.core.canonical import Col
 from baocao.core.sources import PulledSource
 from baocao.run.sources.kind import Extraction
-from baocao.storage import warehouse
+from baocao.storage import staging, warehouse
 from baocao.transforms.canonical import canonical_frame, canonical_record, deduplicate_latest
 
 log = logging.getLogger(__name__)
 
+PIECE_RECORDS = 10_000  # records mapped and staged at a time
+
 
 class Pulled(NamedTuple):
-    records: list[dict[str, Any]]  # raw records changed in the window
+    records: Iterable[dict[str, Any]]  # raw records changed in the window, read as they are consumed
     vanished: set[str]  # for sources whose deleted rows vanish: the stored codes the source no longer has
 
 
@@ -34,6 +40,8 @@ def extract_pulled(
     pull: Pull,
     fields: Mapping[str, str],
     values: Mapping[str, Mapping[str, str]],
+    *,
+    piece_records: int = PIECE_RECORDS,
 ) -> str:
     """Pull what changed since the last merged batch (minus the overlap window) into staging."""
     engine = extraction.engine
@@ -45,11 +53,20 @@ def extract_pulled(
     batch_id = extraction.batch_id(source)
     warehouse.start_batch(engine, batch_id, source.name, source.kind, window_from, window_to)
     records, vanished = pull(window_from, window_to)
-    rows = [canonical_record(record, fields, values) for record in records]
-    pulled = len(rows)
-    without_code = [row for row in rows if row[Col.CODE] is None]
-    frame = canonical_frame(deduplicate_latest(row for row in rows if row[Col.CODE] is not None))
-    staged = extraction.stage(batch_id, frame, pulled)
+    pulled = without_code = 0
+    writer = staging.LatestByCode(extraction.staging_dir, batch_id)
+    try:
+        for piece in _pieces(records, piece_records):
+            rows = [canonical_record(record, fields, values) for record in piece]
+            pulled += len(rows)
+            with_code = [row for row in rows if row[Col.CODE] is not None]
+            without_code += len(rows) - len(with_code)
+            writer.write(staging.to_table(canonical_frame(deduplicate_latest(with_code))))
+    except BaseException:
+        writer.abort()
+        raise
+    staged = warehouse.record_staged(engine, batch_id, pulled=pulled, staged=writer.close())
+    log.info("source %s: %d record(s) staged in %d piece(s)", source.name, pulled - without_code, writer.pieces)
     if without_code:
         warehouse.record_quarantine(
             engine,
@@ -57,7 +74,7 @@ def extract_pulled(
             source.name,
             [
                 (f"record without code #{n + 1}", "Every dossier has a code", "code missing")
-                for n in range(len(without_code))
+                for n in range(without_code)
             ],
             stage="extract",
         )
@@ -74,3 +91,9 @@ def extract_pulled(
         staged,
     )
     return batch_id
+
+
+def _pieces(records: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+    iterator = iter(records)
+    while piece := list(islice(iterator, size)):
+        yield piece

@@ -5,7 +5,9 @@ published the procedure first)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 
 from baocao.connectors import rest_onestop
 from baocao.core.sources import RestOneStopSource
@@ -21,7 +23,18 @@ def _pull(
     extraction: Extraction, source: RestOneStopSource, window_from: datetime | None, window_to: datetime
 ) -> Pulled:
     client = rest_onestop.OneStopClient(source)
-    records = list(client.dossiers(window_from, window_to))
+
+    def records() -> Iterator[dict[str, Any]]:
+        # Dossiers stream to staging page by page; the catalogue is read once they are all in, as before.
+        yield from client.dossiers(window_from, window_to)
+        _store_catalogue(extraction, source, client, window_to)
+
+    return Pulled(records(), set())
+
+
+def _store_catalogue(
+    extraction: Extraction, source: RestOneStopSource, client: rest_onestop.OneStopClient, window_to: datetime
+) -> None:
     catalogue = [canonical_procedure(item) for item in client.procedures()]
     complete = [item for item in catalogue if item["code"] and item["agency_code"] and item["online_type"]]
     # A procedure is published by one source only: the first to store it (a catalogue export,
@@ -37,7 +50,6 @@ def _pull(
         len(catalogue) - len(complete),
         len(complete) - len(kept),
     )
-    return Pulled(records, set())
 
 
 def _extract(extraction: Extraction, source: RestOneStopSource) -> str:
