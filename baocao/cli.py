@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.table import Table
 
 from baocao.core.errors import BaocaoError
@@ -148,6 +149,15 @@ def status(report_type: str | None, period_id: str | None, config_path: str | No
             (row["last_error"] or "")[:80],
         )
     out.print(table)
+    for row in rows:
+        hint = ledger.what_next(row["state"], row["last_error"])
+        if hint:
+            out.print(
+                escape(
+                    f"submission #{row['id']} ({row['report_type']} {row['period_id']}, "
+                    f"Idempotency-Key {row['idempotency_key']}) what next: {hint}"
+                )
+            )
 
 
 @main.command()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import logging
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +23,10 @@ import defusedxml
 import defusedxml.ElementTree as SafeElementTree
 import requests
 
+from baocao.connectors.http import TransientFault, body_chunks
 from baocao.core.canonical import nfc
 from baocao.core.errors import FatalError, RetriableError, RuleFailure
+from baocao.core.settings import DEADLINE_TIMEOUTS
 
 if TYPE_CHECKING:
     from xml.etree.ElementTree import Element  # noqa: S405 - a type only; parsing goes through defusedxml
@@ -293,10 +296,13 @@ def read_catalogue_url(
     limits: XmlLimits | None = None,
     *,
     timeout: float = 30.0,
+    deadline_seconds: float | None = None,
     session: requests.Session | None = None,
 ) -> ReadResult:
-    """The catalogue served over HTTP(S); the size limit is enforced while the body streams in."""
+    """The catalogue served over HTTP(S); the size limit and the deadline (default: 4 timeouts, for the
+    whole download) are enforced while the body streams in."""
     limits = limits or XmlLimits()
+    deadline = time.monotonic() + (deadline_seconds if deadline_seconds is not None else DEADLINE_TIMEOUTS * timeout)
     name = _public_url(url)
     if urlsplit(url).scheme not in ("http", "https"):
         raise CatalogueError(f"catalogue {name}: only http and https URLs are read")
@@ -311,10 +317,12 @@ def read_catalogue_url(
             if declared and declared.isdigit() and int(declared) > limits.max_bytes:
                 raise CatalogueError(f"catalogue {name}: {declared} bytes announced, limit {limits.max_bytes}")
             body = bytearray()
-            for chunk in response.iter_content(chunk_size=64 * 1024):
+            for chunk in body_chunks(response, deadline, timeout):
                 body += chunk
                 if len(body) > limits.max_bytes:
                     raise CatalogueError(f"catalogue {name}: more than the limit of {limits.max_bytes} bytes")
+    except TransientFault as problem:
+        raise RetriableError(f"catalogue {name}: {problem}") from None
     except (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as problem:
         # A body cut off mid-way (ChunkedEncodingError) is a passing fault like a timeout: ask again later.
         raise RetriableError(f"catalogue {name}: {type(problem).__name__}") from None

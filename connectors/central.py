@@ -15,10 +15,43 @@ from typing import Any
 
 import requests
 
-from baocao.connectors.http import HttpClient, TransientFault, retry_after_seconds
+from baocao.connectors.http import HttpClient, TransientFault, read_json, retry_after_seconds
+from baocao.core.errors import RetriableError
 from baocao.core.settings import CentralConfig
 
 JWS_SIGNATURE_HEADER = "JWS-Signature"  # central-api.md, "Signatures": the detached JWS of a JSON body
+# The code of a CONFLICT answer whose receipt does not vouch for the bytes sent (its sha256 differs).
+RECEIPT_MISMATCH = "RECEIPT_MISMATCH"
+# central-api.md, "Receipt (JSON)": every member a receipt has.
+RECEIPT_FIELDS = (
+    "receipt_id",
+    "submission_id",
+    "sender",
+    "report_type",
+    "period",
+    "version",
+    "status",
+    "received_at",
+    "sha256",
+    "supersedes",
+    "duplicate",
+)
+
+
+def receipt_shape_problem(receipt: Any) -> str | None:
+    """What makes a 200/201 body not a receipt of the contract, or None when it is one."""
+    if not isinstance(receipt, dict):
+        return f"a JSON {type(receipt).__name__}, not an object"
+    missing = [name for name in RECEIPT_FIELDS if name not in receipt]
+    if missing:
+        return "no " + ", ".join(missing)
+    if not isinstance(receipt["receipt_id"], str) or not receipt["receipt_id"]:
+        return "receipt_id is not a string"
+    if not isinstance(receipt["sha256"], str):
+        return "sha256 is not a string"
+    if not isinstance(receipt["duplicate"], bool):
+        return "duplicate is not true or false"
+    return None
 
 
 class Verdict(StrEnum):
@@ -78,12 +111,21 @@ class CentralClient:
                     # The answer was cut off: the central may have stored it; the same key makes the retry safe.
                     raise TransientFault("receipt body cut off") from error
                 replayed = response.headers.get("Idempotent-Replayed", "").lower() == "true"
-                if not receipt.get("duplicate") and receipt.get("sha256") != expected_sha256:
+                wrong = receipt_shape_problem(receipt)
+                if wrong:
+                    # Not a receipt: the central (or something in front of it) may have stored the
+                    # submission or not. It stays frozen; the same key makes the next send safe.
+                    raise RetriableError(
+                        f"central answered HTTP {status} of the wrong shape ({wrong}): nothing recorded as "
+                        "accepted, the submission stays frozen; `baocao publish --pending` or a rerun sends it again"
+                    )
+                if not receipt["duplicate"] and receipt["sha256"] != expected_sha256:
                     return Answer(
                         Verdict.CONFLICT,
                         status,
-                        "RECEIPT_MISMATCH",
-                        "the receipt's sha256 is not that of the bytes sent",
+                        RECEIPT_MISMATCH,
+                        f"receipt {str(receipt['receipt_id'])[:100]} has sha256 {receipt['sha256'][:16]}..., "
+                        f"not that of the bytes sent ({expected_sha256[:16]}...)",
                         receipt=receipt,
                     )
                 return Answer(Verdict.ACCEPTED, status, None, "accepted", receipt=receipt, replayed=replayed)
@@ -119,8 +161,12 @@ class CentralClient:
             if response.status_code != 200:
                 code, message, _ = _error_body(response)
                 raise TransientFault(f"HTTP {response.status_code} {code}: {message}")
-            body = response.json()
-            return list(body if isinstance(body, list) else body.get("data") or body.get("receipts") or [])
+            body = read_json(response)
+            if isinstance(body, dict):
+                body = body.get("data") or body.get("receipts") or []
+            if not isinstance(body, list) or not all(isinstance(item, dict) for item in body):
+                raise TransientFault("central answered a receipt list of the wrong shape")
+            return body
 
         return self.http.call(
             "GET",

@@ -16,7 +16,7 @@ import logging
 import random
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -214,38 +214,44 @@ def _socket_of(response: requests.Response) -> socket.socket | None:
 
 def read_body_by(response: requests.Response, deadline: float, policy: RetryPolicy) -> bytes:
     """Read a streamed response's whole body before the monotonic `deadline`, and keep it on the response
-    (`.content`, `.json()` then work as usual); a body late or cut off is a TransientFault.
+    (`.content`, `.json()` then work as usual); a body late or cut off is a TransientFault."""
+    body = bytearray()
+    for chunk in body_chunks(response, deadline, policy.timeout_seconds):
+        body += chunk
+    response._content = bytes(body)  # what requests' own .content does once the stream is read
+    response._content_consumed = True  # type: ignore[attr-defined]
+    return response._content
+
+
+def body_chunks(response: requests.Response, deadline: float, timeout: float) -> Iterator[bytes]:
+    """A streamed response's body as it arrives, ending by the monotonic `deadline` at the latest: a
+    body late or cut off is a TransientFault.
 
     Each read takes what has arrived (at most one receive), and the socket waits no longer than the time
     left, so a server sending one byte every few seconds is cut at the deadline, not after the body.
     """
-    body = bytearray()
     sock = _socket_of(response)
+    received = 0
     try:
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise TransientFault(
-                    f"answer not complete within the deadline of {policy.deadline:g} s "
-                    f"({len(body)} bytes of body by then)"
-                )
+                raise TransientFault(f"answer not complete by the deadline ({received} bytes of body by then)")
             if sock is not None:
-                sock.settimeout(min(policy.timeout_seconds, left))
+                sock.settimeout(min(timeout, left))
             chunk = response.raw.read1(BODY_CHUNK_BYTES, decode_content=True)
             if not chunk:
-                break
-            body += chunk
+                return
+            received += len(chunk)
+            yield chunk
     except (TimeoutError, urllib3.exceptions.ReadTimeoutError) as error:
         late = "deadline" if deadline - time.monotonic() <= 0 else "read timeout"
-        raise TransientFault(f"answer not complete within the {late} ({len(body)} bytes of body by then)") from error
+        raise TransientFault(f"answer not complete by the {late} ({received} bytes of body by then)") from error
     except (urllib3.exceptions.HTTPError, OSError) as error:
         # The body was cut off mid-way (fewer bytes than Content-Length, a broken chunk, a reset). Like a
         # timeout, the server may have acted on the request: retrying is safe because every call made
         # through this client is (GETs, the token request, POSTs with an Idempotency-Key).
         raise TransientFault(f"answer cut off mid-body: {type(error).__name__}: {error}") from error
-    response._content = bytes(body)  # what requests' own .content does once the stream is read
-    response._content_consumed = True  # type: ignore[attr-defined]
-    return response._content
 
 
 def read_json(response: requests.Response) -> Any:

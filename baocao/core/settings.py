@@ -68,7 +68,6 @@ class RetryPolicy:
         return self.deadline_seconds if self.deadline_seconds is not None else DEADLINE_TIMEOUTS * self.timeout_seconds
 
 
-
 @dataclass(frozen=True)
 class ReportConfig:
     report_type: ReportType

@@ -407,7 +407,11 @@ def publish(config: Config, submission_number: int) -> dict[str, Any]:
         assert submission.receipt is not None
         return submission.receipt
     if submission.state != SubmissionState.FROZEN:
-        raise FatalError(f"submission #{submission.id} is {submission.state}: {submission.last_error}")
+        hint = ledger.what_next(submission.state, submission.last_error)
+        raise FatalError(
+            f"submission #{submission.id} is {submission.state}: {submission.last_error}"
+            + (f" — what next: {hint}" if hint else "")
+        )
     client = CentralClient(config.central)
     crash_point(BEFORE_POST)  # test hook (baocao.faults): a no-op unless $BAOCAO_CRASH_AT names it
     try:
@@ -429,9 +433,11 @@ def publish(config: Config, submission_number: int) -> dict[str, Any]:
         )
         return stored.receipt
     problems = "; ".join(answer.errors[:10])
+    hint = ledger.what_next(stored.state, stored.last_error)
     raise FatalError(
         f"central answered HTTP {answer.status} {answer.code or ''} for submission #{stored.id} "
         f"({stored.report_type} {stored.period_id}): {answer.message}{' — ' + problems if problems else ''}"
+        + (f" — what next: {hint}" if hint else "")
     )
 
 

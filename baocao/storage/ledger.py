@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from baocao.connectors.central import Answer, Verdict
+from baocao.connectors.central import RECEIPT_MISMATCH, Answer, Verdict
 from baocao.core.errors import FatalError
 from baocao.core.states import SubmissionState
 from baocao.core.tables import submission_attempts, submissions
@@ -182,6 +182,17 @@ def freeze(
             raise
         return winner
     return get(engine, new_id)
+
+
+def what_next(state: str, last_error: str | None) -> str | None:
+    """What a person should do about a submission left in this state, when the state alone does not say."""
+    if state == State.FAILED and (last_error or "").startswith(RECEIPT_MISMATCH):
+        return (
+            "the central's receipt does not vouch for the bytes we sent; do not resend: give the central's "
+            "operators the receipt id (in the error) and the submission's Idempotency-Key (`baocao status`) "
+            "and ask which body they hold; until they answer, the ledger and the central disagree"
+        )
+    return None
 
 
 def record_answer(engine: Engine, submission: Submission, answer: Answer) -> Submission:

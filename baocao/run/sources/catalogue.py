@@ -23,7 +23,11 @@ log = logging.getLogger(__name__)
 
 def _read_catalogue(source: CatalogueXmlSource) -> list[ReadResult]:
     if source.base_url:
-        return [catalogue_xml.read_catalogue_url(source.base_url, timeout=source.timeout_seconds)]
+        return [
+            catalogue_xml.read_catalogue_url(
+                source.base_url, timeout=source.timeout_seconds, deadline_seconds=source.deadline_seconds
+            )
+        ]
     if source.path is None:  # the settings refuse a catalogue source without either
         raise ConfigurationError(f"source {source.name}: a catalogue source needs base_url or path")
     return [
