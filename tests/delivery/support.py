@@ -10,6 +10,7 @@ publishers under test run in other processes (see `workers.py`).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import socket
@@ -186,9 +187,12 @@ def write_config(
     onestop_url: str = "http://127.0.0.1:9",
     write_registry: bool = True,
     file_name: str = "baocao.toml",
+    source_options: dict[str, Any] | None = None,
+    central_options: dict[str, Any] | None = None,
 ) -> Path:
     """A complete configuration; the agency registry is the hand-computed tests' three agencies
-    unless `write_registry` is false (the one-stop-shop simulator writes its own)."""
+    unless `write_registry` is false (the one-stop-shop simulator writes its own). `source_options` and
+    `central_options` add keys to the one-stop source's table and to [central] (say, small deadlines)."""
     folder.mkdir(parents=True, exist_ok=True)
     if write_registry:
         (folder / "agencies.csv").write_text(
@@ -218,7 +222,7 @@ timeout_seconds = {timeout_seconds}
 max_attempts = {max_attempts}
 backoff_base_seconds = {backoff_base_seconds}
 backoff_max_seconds = {backoff_max_seconds}
-
+{_toml_keys(central_options)}
 [reports.TTHC_RESULTS]
 receiver_code = "000.00.00.G01"
 receiver_name = "Văn phòng Chính phủ"
@@ -232,7 +236,7 @@ kind = "rest_onestop"
 base_url = "{onestop_url}"
 client_id_env = "{demo.CLIENT_ID_ENV}"
 client_secret_env = "{demo.CLIENT_SECRET_ENV}"
-
+{_toml_keys(source_options)}
 [sources.fields]
 code = "code"
 agency_code = "agency_code"
@@ -240,6 +244,11 @@ agency_code = "agency_code"
         encoding="utf-8",
     )
     return path
+
+
+def _toml_keys(options: dict[str, Any] | None) -> str:
+    """`key = value` lines of a TOML table (strings quoted, numbers and booleans as TOML spells them)."""
+    return "".join(f"{key} = {json.dumps(value)}\n" for key, value in (options or {}).items())
 
 
 def months(first: date, count: int) -> list[str]:
