@@ -207,9 +207,15 @@ class HttpClient:
 
 
 def _socket_of(response: requests.Response) -> socket.socket | None:
-    connection = getattr(response.raw, "connection", None)
-    sock = getattr(connection, "sock", None)
-    return sock if isinstance(sock, socket.socket) else None
+    """The socket a streamed response reads from, to shorten its timeout as the deadline nears: the
+    connection's while it is kept alive, else the one http.client's response holds (a connection that
+    closes after the answer has handed it over). None if neither is there (the deadline is then checked
+    between reads only)."""
+    candidates = (
+        getattr(getattr(response.raw, "connection", None), "sock", None),
+        getattr(getattr(getattr(getattr(response.raw, "_fp", None), "fp", None), "raw", None), "_sock", None),
+    )
+    return next((sock for sock in candidates if isinstance(sock, socket.socket)), None)
 
 
 def read_body_by(response: requests.Response, deadline: float, policy: RetryPolicy) -> bytes:
@@ -238,7 +244,10 @@ def body_chunks(response: requests.Response, deadline: float, timeout: float) ->
             if left <= 0:
                 raise TransientFault(f"answer not complete by the deadline ({received} bytes of body by then)")
             if sock is not None:
-                sock.settimeout(min(timeout, left))
+                try:
+                    sock.settimeout(min(timeout, left))
+                except OSError:
+                    sock = None  # closed once the whole body was in: nothing more to wait for
             chunk = response.raw.read1(BODY_CHUNK_BYTES, decode_content=True)
             if not chunk:
                 return

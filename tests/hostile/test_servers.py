@@ -7,13 +7,9 @@ one line with its exit code, well within a bound: no wait in the project is unbo
 
 from __future__ import annotations
 
-import contextlib
 import json
-import threading
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -35,6 +31,7 @@ from tests.delivery.support import (
     write_config,
 )
 from tests.hostile.support import one_line_failure
+from tests.loopback import Answer, Served, send_json, serving, trickle
 
 pytestmark = pytest.mark.hostile
 
@@ -44,60 +41,6 @@ BOUND_SECONDS = 15
 # Short waits in every configuration: a case that waits for a timeout waits seconds, not minutes.
 QUICK = {"max_attempts": 2, "backoff_base_seconds": 0.05, "backoff_max_seconds": 0.2}
 DOSSIER = {"code": "HS-0001", "agency_code": "000.00.01.H01", "updated_at": "2026-11-03T09:00:00+07:00"}
-
-Answer = Callable[[BaseHTTPRequestHandler], None]
-
-
-def send_json(handler: BaseHTTPRequestHandler, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-    data = json.dumps(body).encode()
-    handler.send_response(status)
-    handler.send_header("Content-Type", "application/json")
-    handler.send_header("Content-Length", str(len(data)))
-    for name, value in (headers or {}).items():
-        handler.send_header(name, value)
-    handler.end_headers()
-    handler.wfile.write(data)
-
-
-@dataclass
-class Served:
-    url: str
-    arrivals: list[tuple[float, str]] = field(default_factory=list)  # (monotonic time, path) of each request
-
-    def since_first_request(self) -> float:
-        return time.monotonic() - self.arrivals[0][0]
-
-
-@contextlib.contextmanager
-def serving(answer: Answer) -> Iterator[Served]:
-    """A loopback HTTP server whose every request `answer` handles (the body read first)."""
-    served = Served("")
-
-    class Handler(BaseHTTPRequestHandler):
-        def _any(self) -> None:
-            served.arrivals.append((time.monotonic(), urlsplit(self.path).path))
-            length = int(self.headers.get("Content-Length") or 0)
-            if length:
-                self.rfile.read(length)
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                answer(self)
-
-        do_GET = do_POST = _any
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    served.url = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
-        yield served
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
 
 
 def onestop(dossiers: Answer) -> Answer:
@@ -164,18 +107,11 @@ def test_more_pages_than_max_pages_is_fatal(tmp_path: Path) -> None:
 
 
 def test_a_body_trickled_a_byte_every_two_seconds_is_cut_at_the_deadline(tmp_path: Path) -> None:
-    def trickle(handler: BaseHTTPRequestHandler) -> None:
-        body = json.dumps({"data": [DOSSIER]}).encode()
-        handler.send_response(200)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(body)))
-        handler.end_headers()
-        for byte in body[:20]:  # each gap shorter than the read timeout (5 s): only a deadline ends it
-            handler.wfile.write(bytes([byte]))
-            handler.wfile.flush()
-            time.sleep(2)
+    def slow(handler: BaseHTTPRequestHandler) -> None:
+        # Each gap shorter than the read timeout (5 s): only a deadline ends the answer.
+        trickle(handler, json.dumps({"data": [DOSSIER]}).encode(), gap_seconds=2, count=20)
 
-    with serving(onestop(trickle)) as served:
+    with serving(onestop(slow)) as served:
         result, took = pull(tmp_path, served, deadline_seconds=3)
     line = one_line_failure(result, "retriable")
     assert "source onestop" in line and "deadline" in line, line
