@@ -8,13 +8,29 @@ quarantines the record naming the rule. Applicants' personal data is never copie
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime, time
 from typing import Any
 
 import pandas as pd
 
+from baocao.core.bounds import (
+    INTEGER_RANGE,
+    Breach,
+    Failure,
+    Family,
+    Window,
+    check_date,
+    check_text,
+    column_limit,
+    printable,
+    rule,
+    shape_of,
+)
 from baocao.core.canonical import (
+    LOCAL_TIMEZONE,
     CANONICAL_COLUMNS,
     DUE_DAYS,
     FLAG_COLUMNS,
@@ -85,6 +101,119 @@ def canonical_record(
     if row[Col.DELETED.value] is None:
         row[Col.DELETED.value] = False
     return row
+
+
+# Text columns that hold codes and words (no whitespace but the space, no control character at all);
+# the field's name is free text.
+CODE_COLUMNS = frozenset({Col.CODE, Col.AGENCY_CODE, Col.PROCEDURE_CODE, Col.FIELD_CODE, Col.CHANNEL, Col.STATUS})
+_SCALAR_TYPES = (str, int, float, bool, date, pd.Timestamp)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedRecord:
+    """A source record mapped and checked against the bounds (`baocao.core.bounds`): the canonical row
+    when it keeps every bound, else the failures (`row` is None). `key` names the record in messages
+    and the quarantine: its dossier code as is when the code is sound, else the code escaped and cut
+    (`bounds.printable`), None when the record has no code."""
+
+    row: dict[str, Any] | None
+    failures: tuple[Failure, ...]
+    key: str | None
+
+
+def checked_record(
+    record: object,
+    field_map: Mapping[str, str],
+    value_maps: Mapping[str, Mapping[str, str]],
+    window: Window,
+) -> CheckedRecord:
+    """`canonical_record` that also checks each value against the bounds of its warehouse column: dates
+    in `window`, texts within their column's length and free of control characters, integers that fit,
+    a value (not a list or an object) in every field. Never raises on what a source sends; a mapping
+    that reaches for personal data is a ConfigurationError, as in `canonical_record`."""
+    if not isinstance(record, Mapping):
+        return CheckedRecord(None, (Failure(rule(Family.DOSSIER, Breach.UNKNOWN_SHAPE), "record", shape_of(record)),), None)
+    failures: list[Failure] = []
+    row: dict[str, Any] = {}
+    for column in Col:
+        source_field = field_map.get(column.value, column.value)
+        if source_field.split(".")[0] in PERSONAL_FIELDS:
+            raise ConfigurationError(
+                f"field mapping: sends personal field {source_field!r} into column {column.value!r}; "
+                "applicants' personal data never enters the warehouse"
+            )
+        raw = _lookup(record, source_field)
+        row[column.value] = None
+        if raw is not None and not isinstance(raw, _SCALAR_TYPES):
+            failures.append(Failure(rule(Family.DOSSIER, Breach.UNKNOWN_SHAPE), column.value, shape_of(raw)))
+            continue
+        words = value_maps.get(column.value)
+        if words is not None and raw is not None:
+            raw = words.get(str(raw), raw)
+        if column in TIME_COLUMNS:
+            row[column.value] = _checked_moment(column, raw, window, failures)
+        elif column in FLAG_COLUMNS:
+            row[column.value] = to_flag(raw)
+        elif column is Col.RATING:
+            row[column.value] = _checked_integer(column, raw, failures)
+        else:
+            text = nfc(raw)
+            if text is not None:
+                limit = column_limit("dossiers", column.value)
+                failures += check_text(Family.DOSSIER, column.value, text, limit, code=column in CODE_COLUMNS)
+            row[column.value] = text.upper() if text and column in (Col.CHANNEL, Col.STATUS) else text
+    code = row[Col.CODE.value]
+    code_broken = any(failure.field == Col.CODE.value for failure in failures)
+    key = printable(code, 60) if code is not None and code_broken else code
+    if failures:
+        return CheckedRecord(None, tuple(failures), key)
+    if row[Col.DELETED.value] is None:
+        row[Col.DELETED.value] = False
+    return CheckedRecord(row, (), key)
+
+
+def _checked_moment(column: Col, raw: object, window: Window, failures: list[Failure]) -> datetime | None:
+    """A time as naive local wall time when it is readable and in `window`; else None, a failure noted.
+    The window is checked before the time is moved to UTC+7, which overflows at the ends of the calendar."""
+    if raw is None or raw == "" or (isinstance(raw, float) and math.isnan(raw)) or raw is pd.NaT:
+        return None
+    moment: date
+    if isinstance(raw, date):
+        moment = raw
+    else:
+        text = str(raw).strip()
+        if text.endswith("Z"):
+            text = text[:-1] + "+00:00"
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            failures.append(
+                Failure(
+                    rule(Family.DOSSIER, Breach.DATE_INVALID), column.value, f"{shape_of(raw)}, not an ISO 8601 time"
+                )
+            )
+            return None
+    if not isinstance(moment, datetime):
+        moment = datetime.combine(moment, time.min)
+    broken = check_date(Family.DOSSIER, column.value, moment, window)
+    if broken:
+        failures += broken
+        return None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(LOCAL_TIMEZONE).replace(tzinfo=None)
+    return moment
+
+
+def _checked_integer(column: Col, raw: object, failures: list[Failure]) -> int | None:
+    if not isinstance(raw, int | float) or (isinstance(raw, float) and math.isnan(raw)):
+        return None
+    low, high = INTEGER_RANGE
+    if (isinstance(raw, float) and not math.isfinite(raw)) or not low <= raw <= high:
+        failures.append(
+            Failure(rule(Family.DOSSIER, Breach.NUMBER_OUT_OF_RANGE), column.value, f"outside {low} to {high}")
+        )
+        return None
+    return int(raw)
 
 
 def due_days(received_at: datetime | None, due_at: datetime | None) -> float | None:
