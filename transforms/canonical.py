@@ -30,10 +30,10 @@ from baocao.core.bounds import (
     shape_of,
 )
 from baocao.core.canonical import (
-    LOCAL_TIMEZONE,
     CANONICAL_COLUMNS,
     DUE_DAYS,
     FLAG_COLUMNS,
+    LOCAL_TIMEZONE,
     ONLINE_TYPES,
     PERSONAL_FIELDS,
     TIME_COLUMNS,
@@ -132,7 +132,9 @@ def checked_record(
     a value (not a list or an object) in every field. Never raises on what a source sends; a mapping
     that reaches for personal data is a ConfigurationError, as in `canonical_record`."""
     if not isinstance(record, Mapping):
-        return CheckedRecord(None, (Failure(rule(Family.DOSSIER, Breach.UNKNOWN_SHAPE), "record", shape_of(record)),), None)
+        return CheckedRecord(
+            None, (Failure(rule(Family.DOSSIER, Breach.UNKNOWN_SHAPE), "record", shape_of(record)),), None
+        )
     failures: list[Failure] = []
     row: dict[str, Any] = {}
     for column in Col:
@@ -271,3 +273,41 @@ def canonical_procedure(record: Mapping[str, Any]) -> dict[str, Any]:
         "publication_updated_on_time": to_flag(record.get("publication_updated_on_time")),
         "content_complete": to_flag(record.get("content_complete")),
     }
+
+
+# Catalogue entry fields that are codes (checked as codes), and the name (checked as free text).
+PROCEDURE_CODE_FIELDS = ("code", "agency_code", "field_code", "online_type")
+PROCEDURE_TEXT_FIELDS = ("name",)
+
+
+def procedure_failures(record: object) -> list[Failure]:
+    """The bounds a catalogue entry (REST procedure fields, or the XML export mapped to them) breaks:
+    a record, one value per field, codes and the name within their `procedures` columns and free of
+    control characters. Checked before `canonical_procedure`."""
+    if not isinstance(record, Mapping):
+        return [Failure(rule(Family.CATALOGUE, Breach.UNKNOWN_SHAPE), "record", shape_of(record))]
+    failures: list[Failure] = []
+    for name in (*PROCEDURE_CODE_FIELDS, *PROCEDURE_TEXT_FIELDS):
+        raw = record.get(name)
+        if raw is not None and not isinstance(raw, _SCALAR_TYPES):
+            failures.append(Failure(rule(Family.CATALOGUE, Breach.UNKNOWN_SHAPE), name, shape_of(raw)))
+            continue
+        text = nfc(raw)
+        if text is not None:
+            limit = column_limit("procedures", name)
+            failures += check_text(Family.CATALOGUE, name, text, limit, code=name in PROCEDURE_CODE_FIELDS)
+    flags = ("fee_required", "online_payment", "published_on_time", "publication_updated_on_time", "content_complete")
+    for name in flags:
+        raw = record.get(name)
+        if raw is not None and not isinstance(raw, _SCALAR_TYPES):
+            failures.append(Failure(rule(Family.CATALOGUE, Breach.UNKNOWN_SHAPE), name, shape_of(raw)))
+    return failures
+
+
+def procedure_key(record: object) -> str:
+    """A catalogue entry's name in messages: its code and agency, escaped and cut (they may be the poison)."""
+    if not isinstance(record, Mapping):
+        return "procedure (not a record)"
+    code, agency = record.get("code"), record.get("agency_code")
+    shown = [printable(value, 60) if isinstance(value, str) else "?" for value in (code, agency)]
+    return f"procedure {shown[0]} of {shown[1]}"

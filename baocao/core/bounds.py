@@ -154,9 +154,7 @@ def check_text(family: Family, field: str, text: str, limit: int | None, *, code
     found = refused_character(text, code=code)
     if found is not None:
         position, point = found
-        failures.append(
-            Failure(rule(family, Breach.CONTROL_CHARACTER), field, f"{point} at character {position + 1}")
-        )
+        failures.append(Failure(rule(family, Breach.CONTROL_CHARACTER), field, f"{point} at character {position + 1}"))
     return failures
 
 
@@ -203,4 +201,3 @@ def printable(text: object, limit: int = 80) -> str:
 def safe_key(text: str, limit: int) -> bool:
     """Whether a code can name its record as it is: within `limit` and holding no refused character."""
     return len(text) <= limit and refused_character(text, code=True) is None
-

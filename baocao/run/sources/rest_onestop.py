@@ -8,11 +8,12 @@ import logging
 from datetime import datetime
 
 from baocao.connectors import rest_onestop
+from baocao.core.errors import RuleFailure
 from baocao.core.sources import RestOneStopSource
 from baocao.run.sources.kind import Extraction, SourceKind, Storage
 from baocao.run.sources.pulls import Pulled, extract_pulled
 from baocao.storage import warehouse
-from baocao.transforms.canonical import canonical_procedure
+from baocao.transforms.canonical import canonical_procedure, procedure_failures, procedure_key
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +23,15 @@ def _pull(
 ) -> Pulled:
     client = rest_onestop.OneStopClient(source)
     records = list(client.dossiers(window_from, window_to))
-    catalogue = [canonical_procedure(item) for item in client.procedures()]
+    catalogue = []
+    rejected: list[RuleFailure] = []
+    for item in client.procedures():
+        # An entry out of bounds is left out of the catalogue and quarantined with the pull's batch.
+        failures = procedure_failures(item)
+        key = procedure_key(item)
+        rejected += [RuleFailure(failure.rule, key, str(failure)) for failure in failures]
+        if not failures:
+            catalogue.append(canonical_procedure(item))
     complete = [item for item in catalogue if item["code"] and item["agency_code"] and item["online_type"]]
     # A procedure is published by one source only: the first to store it (a catalogue export,
     # say) keeps it, and this pull's copy is left out rather than failing the whole pull.
@@ -37,7 +46,7 @@ def _pull(
         len(catalogue) - len(complete),
         len(complete) - len(kept),
     )
-    return Pulled(records, set())
+    return Pulled(records, set(), rejected)
 
 
 def _extract(extraction: Extraction, source: RestOneStopSource) -> str:
