@@ -84,7 +84,7 @@ def quarantine_at_extract(engine: Engine, batch_id: str, source: str, failures: 
     )
     for failure in failures[:LOGGED_FAILURES]:
         log.warning(
-            "source %s: record %s quarantined: %s (%s)",
+            "source %s: %s quarantined: %s (%s)",
             source,
             printable(failure.record, 120),
             failure.rule,
