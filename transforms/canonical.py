@@ -138,32 +138,33 @@ def checked_record(
     failures: list[Failure] = []
     row: dict[str, Any] = {}
     for column in Col:
-        source_field = field_map.get(column.value, column.value)
+        name = column.value  # read once: an enum member's value is a descriptor call
+        source_field = field_map.get(name, name)
         if source_field.split(".")[0] in PERSONAL_FIELDS:
             raise ConfigurationError(
-                f"field mapping: sends personal field {source_field!r} into column {column.value!r}; "
+                f"field mapping: sends personal field {source_field!r} into column {name!r}; "
                 "applicants' personal data never enters the warehouse"
             )
         raw = _lookup(record, source_field)
-        row[column.value] = None
+        row[name] = None
         if raw is not None and not isinstance(raw, _SCALAR_TYPES):
-            failures.append(Failure(rule(Family.DOSSIER, Breach.UNKNOWN_SHAPE), column.value, shape_of(raw)))
+            failures.append(Failure(rule(Family.DOSSIER, Breach.UNKNOWN_SHAPE), name, shape_of(raw)))
             continue
-        words = value_maps.get(column.value)
+        words = value_maps.get(name)
         if words is not None and raw is not None:
             raw = words.get(str(raw), raw)
         if column in TIME_COLUMNS:
-            row[column.value] = _checked_moment(column, raw, window, failures)
+            row[name] = _checked_moment(column, raw, window, failures)
         elif column in FLAG_COLUMNS:
-            row[column.value] = to_flag(raw)
+            row[name] = to_flag(raw)
         elif column is Col.RATING:
-            row[column.value] = _checked_integer(column, raw, failures)
+            row[name] = _checked_integer(column, raw, failures)
         else:
             text = nfc(raw)
             if text is not None:
-                limit = column_limit("dossiers", column.value)
-                failures += check_text(Family.DOSSIER, column.value, text, limit, code=column in CODE_COLUMNS)
-            row[column.value] = text.upper() if text and column in (Col.CHANNEL, Col.STATUS) else text
+                limit = column_limit("dossiers", name)
+                failures += check_text(Family.DOSSIER, name, text, limit, code=column in CODE_COLUMNS)
+            row[name] = text.upper() if text and column in (Col.CHANNEL, Col.STATUS) else text
     code = row[Col.CODE.value]
     code_broken = any(failure.field == Col.CODE.value for failure in failures)
     key = printable(code, 60) if code is not None and code_broken else code

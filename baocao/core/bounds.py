@@ -12,6 +12,7 @@ may be personal data or the poison.
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -83,7 +84,7 @@ BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u206
 TEXT_REFUSED_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Window:
     """The dates a run accepts: from EARLIEST_DATE to YEARS_AHEAD years after its `now` (naive local)."""
 
@@ -99,13 +100,17 @@ class Window:
             latest = local_now.replace(year=local_now.year + YEARS_AHEAD, day=28)
         return cls(EARLIEST_DATE, latest)
 
+    @functools.cached_property
+    def _aware(self) -> tuple[datetime, datetime]:
+        return self.earliest.replace(tzinfo=LOCAL_TIMEZONE), self.latest.replace(tzinfo=LOCAL_TIMEZONE)
+
     def holds(self, moment: date) -> bool:
-        """Whether a date or time (aware, or naive local) is inside the window; never overflows."""
+        """Whether a date or time (aware, or naive local) is inside the window; never overflows (aware
+        times are compared as they are, before any move to UTC+7)."""
         if isinstance(moment, datetime):
             if moment.tzinfo is not None:
-                return (
-                    self.earliest.replace(tzinfo=LOCAL_TIMEZONE) <= moment <= self.latest.replace(tzinfo=LOCAL_TIMEZONE)
-                )
+                earliest, latest = self._aware
+                return earliest <= moment <= latest
             return self.earliest <= moment <= self.latest
         return self.earliest.date() <= moment <= self.latest.date()
 
@@ -123,6 +128,7 @@ class Failure:
         return f"{self.field}: {self.value}"
 
 
+@functools.cache
 def column_limit(table: str, column: str) -> int | None:
     """The length of a text column of the warehouse (`String(500)` → 500), None when unbounded."""
     column_type = metadata.tables[table].c[column].type
@@ -131,6 +137,9 @@ def column_limit(table: str, column: str) -> int | None:
 
 def refused_character(text: str, *, code: bool) -> tuple[int, str] | None:
     """The first character a code (or a name, `code=False`) may not hold: its position and code point."""
+    if text.isprintable():
+        # The common case, in C: a printable text holds no character of any refused category.
+        return None
     for position, character in enumerate(text):
         category = unicodedata.category(character)
         if code:
