@@ -382,3 +382,20 @@ def test_a_poison_workbook_unit_refuses_the_workbook_naming_the_rule(world: Worl
         [batch_id] = connection.execute(sa.select(tables.batches.c.batch_id)).scalars()
     assert {rule for _, rule in world.quarantine(batch_id)} == {"ict.text_too_long", "ict.control_character"}
     assert world.stored(tables.agency_scores) == []
+
+
+def test_a_poisoned_update_of_a_stored_commune_dossier_neither_replaces_nor_deletes_it(world: World) -> None:
+    good = commune_dossiers(count=3, agency_code=COMMUNE, start=datetime(2026, 9, 20, 8))
+    export = world.root / "communes" / "xa-01.csv"
+    export.write_bytes(commune_csv(good))
+    world.run_batch("communes")
+    # The next export lists the same dossiers, one of them now with a deadline in year 9999.
+    poisoned = {**good[0], "ngay_hen_tra": datetime(9999, 12, 31, 23, 59), "ngay_capnhat": datetime(2026, 10, 30)}
+    export.write_bytes(commune_csv([poisoned, *good[1:]]))
+    batch_id = world.run_batch("communes")
+
+    assert world.quarantine(batch_id) == {(good[0]["ma_hoso"], "dossier.date_out_of_range")}
+    stored = {row["code"]: row for row in world.stored(tables.dossiers)}
+    assert set(stored) == {row["ma_hoso"] for row in good}
+    assert not stored[good[0]["ma_hoso"]]["deleted"]  # still in its commune's table: not deleted
+    assert stored[good[0]["ma_hoso"]]["due_at"] == good[0]["ngay_hen_tra"]  # the stored version stays

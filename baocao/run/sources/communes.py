@@ -90,7 +90,7 @@ def _stage_commune_dossiers(extraction: Extraction, source: CommuneCsvSource, ba
     )
     # A row held back for its bounds is still in its commune's table: its code (when readable) counts
     # as present, as a rejected row's does.
-    held_back = [[failure.key for failure in file_checked.failures] for file_checked in checked]
+    held_back = [file_checked.held_codes for file_checked in checked]
     _mark_deleted_commune_dossiers(extraction.engine, source, batch_id, results, per_file, named, held_back)
 
 

@@ -33,7 +33,13 @@ class CheckedDossiers:
 
     rows: list[dict[str, Any]] = field(default_factory=list)
     failures: list[RuleFailure] = field(default_factory=list)
-    poisoned: int = 0  # records held back
+    # Per record held back: its dossier code when sound, else None (what a reconciliation may rely on).
+    held_codes: list[str | None] = field(default_factory=list)
+
+    @property
+    def poisoned(self) -> int:
+        """How many records were held back."""
+        return len(self.held_codes)
 
     def without_code(self) -> list[dict[str, Any]]:
         return [row for row in self.rows if row[Col.CODE.value] is None]
@@ -57,8 +63,8 @@ def check_dossiers(
         if result.row is not None:
             checked.rows.append(result.row)
             continue
-        checked.poisoned += 1
         sound = result.key is not None and not any(failure.field == Col.CODE.value for failure in result.failures)
+        checked.held_codes.append(result.key if sound else None)
         # Named as validation names a record, by its code (escaped and cut when the code is the poison).
         name = result.key if result.key is not None else f"{where} #{number}"
         checked.failures += [
