@@ -84,6 +84,8 @@ def poison_dossiers() -> tuple[list[object], set[tuple[str, str]]]:
         {**good_dossier(903), "code": "P-LONG", "field_name": "x" * TEN_MIB},
         {**good_dossier(904), "code": "P-SHAPE", "field_code": {"ma": "LV-TUPHAP"}},
         {**good_dossier(905), "code": "P-DATE", "due_at": "25/10/2026"},
+        # A lone surrogate (JSON "\ud800"): neither Parquet nor PostgreSQL can encode it.
+        {**good_dossier(907), "code": "P-SURROGATE", "field_name": "Tư\ud800pháp"},
         ["not", "a", "record"],
     ]
     records += [{**good_dossier(906), "code": code} for code in POISON_CODES]
@@ -93,7 +95,8 @@ def poison_dossiers() -> tuple[list[object], set[tuple[str, str]]]:
         ("P-LONG", "dossier.text_too_long"),
         ("P-SHAPE", "dossier.unknown_shape"),
         ("P-DATE", "dossier.date_invalid"),
-        ("record #7", "dossier.unknown_shape"),  # its position among the records pulled (after GOOD-001)
+        ("P-SURROGATE", "dossier.control_character"),
+        ("record #8", "dossier.unknown_shape"),  # its position among the records pulled (after GOOD-001)
     }
     expected |= {(shown, "dossier.control_character") for shown in POISON_CODES.values()}
     return records, expected

@@ -90,7 +90,7 @@ def test_a_code_holds_no_control_character_and_its_key_is_escaped(code: str, poi
     assert checked.key is not None and checked.key.isprintable() and checked.key.startswith("A")
 
 
-@pytest.mark.parametrize("name", ["Hộ\x00tịch", "Hộ tịch\u202e", "Hộ\x1btịch", "Hộ\u2028tịch"])
+@pytest.mark.parametrize("name", ["Hộ\x00tịch", "Hộ tịch\u202e", "Hộ\x1btịch", "Hộ\u2028tịch", "Hộ\ud800tịch"])
 def test_a_name_holds_ordinary_whitespace_only(name: str) -> None:
     assert rules_of({**GOOD, "field_name": name}) == {("dossier.control_character", "field_name")}
     assert checked_record({**GOOD, "field_name": "Hộ\ntịch\r\n"}, {}, {}, WINDOW).row is not None
