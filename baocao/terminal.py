@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from baocao.core.bounds import printable
 from baocao.core.errors import BaocaoError, DataQualityError, RetriableError
 
 console = Console(stderr=True)
@@ -25,7 +26,9 @@ def fail(error: BaocaoError) -> None:
         else "fatal (fix and rerun)"
     )
     # The kind and the message are text, not markup: rich would eat "[…]" as a tag.
-    console.print(f"[bold red]error[/] {escape(f'[{kind}]: {error}')}")
+    # Control characters a source sent (an escape, a newline, a right-to-left override) are shown escaped:
+    # the error stays one line, and the terminal obeys none of them.
+    console.print(f"[bold red]error[/] {escape(printable(f'[{kind}]: {error}', 20_000))}")
     sys.exit(75 if isinstance(error, RetriableError) else 65 if isinstance(error, DataQualityError) else 1)
 
 

@@ -109,7 +109,10 @@ def to_local_naive(value: object) -> datetime | None:
         except ValueError:
             return None
     if moment.tzinfo is not None:
-        moment = moment.astimezone(LOCAL_TIMEZONE).replace(tzinfo=None)
+        try:
+            moment = moment.astimezone(LOCAL_TIMEZONE).replace(tzinfo=None)
+        except OverflowError:  # at the ends of the calendar (0001-01-01+08:00, 9999-12-31Z)
+            return None
     return moment
 
 

@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
+from baocao.core.bounds import printable, safe_key
 from baocao.core.canonical import CANONICAL_COLUMNS, LOCAL_TIMEZONE, Col
 from baocao.core.states import BatchState
 from baocao.core.tables import (
@@ -142,9 +143,11 @@ def record_quarantine(
             "batch_id": batch_id,
             "source": source,
             "stage": stage,
-            "record_key": key[:100],
-            "rule": rule[:200],
-            "detail": detail[:1000],
+            # A key or detail may carry what made the record poison (a NUL, an escape, a 10 MiB code):
+            # stored escaped and cut, so that neither database refuses it and no terminal obeys it.
+            "record_key": key if safe_key(key, 100) else printable(key, 60),
+            "rule": printable(rule, 150)[:200],
+            "detail": printable(detail, 900)[:1000],
             "at": now,
         }
         for key, rule, detail in failures

@@ -11,12 +11,14 @@ from typing import Any
 
 from baocao.connectors import catalogue_xml
 from baocao.connectors.catalogue_xml import ReadResult
+from baocao.core.bounds import printable
 from baocao.core.errors import ConfigurationError, RuleFailure
 from baocao.core.sources import CatalogueXmlSource
 from baocao.core.states import BatchState
 from baocao.run.sources.files import extract_file, files, refuse, refused_read
 from baocao.run.sources.kind import Extraction, SourceKind, Storage
 from baocao.storage import warehouse
+from baocao.transforms.canonical import procedure_failures, procedure_key
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,15 @@ def _store_catalogue(extraction: Extraction, source: CatalogueXmlSource, batch_i
     records: list[dict[str, Any]] = []
     for result in results:
         for record in result.records:
+            out_of_bounds = procedure_failures(record)
+            if out_of_bounds:
+                # A poison entry (a 2,000-character name, a right-to-left override in a code) refuses the
+                # catalogue like any rejected entry: stored whole or not at all.
+                failures += [
+                    RuleFailure(failure.rule, f"{printable(result.source)} ({procedure_key(record)})", str(failure))
+                    for failure in out_of_bounds
+                ]
+                continue
             key = (record["code"], record["agency_code"])
             if key in seen:
                 failures.append(

@@ -18,12 +18,14 @@ from sqlalchemy.engine import Engine
 from baocao.connectors import commune_csv
 from baocao.connectors.catalogue_xml import ReadResult
 from baocao.connectors.tabular import SpreadsheetError
+from baocao.core.bounds import Window, printable
 from baocao.core.canonical import Col, nfc
 from baocao.core.errors import RuleFailure
 from baocao.core.sources import CommuneCsvSource
 from baocao.run.sources.files import extract_file, files, refuse, refused_read
 from baocao.run.sources.kind import Extraction, SourceKind, Storage
 from baocao.run.sources.sql_legacy import hoso_mapping
+from baocao.run.sources.staged import check_dossiers, quarantine_at_extract
 from baocao.storage import warehouse
 from baocao.transforms.canonical import canonical_frame, canonical_record, deduplicate_latest
 
@@ -62,26 +64,34 @@ def _stage_commune_dossiers(extraction: Extraction, source: CommuneCsvSource, ba
     if refused:
         refuse(extraction, source, batch_id, [*refused, *rejected], "no dossier of this batch is staged")
     fields, values = hoso_mapping(source)
-    per_file = [[canonical_record(record, fields, values) for record in result.records] for result in results]
+    window = Window.around(extraction.now)
+    # Rows the reader accepted may still be out of bounds (a year 9999, a 600-character field name, an
+    # escape in a code): quarantined with the reader's rejects, the rest staged.
+    checked = [
+        check_dossiers(result.records, fields, values, window, f"commune {printable(result.source)} record")
+        for result in results
+    ]
+    per_file = [file_checked.rows for file_checked in checked]
+    poisoned = [failure for file_checked in checked for failure in file_checked.failures]
     rows = [row for file_rows in per_file for row in file_rows]
+    pulled = sum(len(result.records) for result in results) + len(rejected)
     # Several exports of the same commune may hold the same dossier: the latest change wins, as for pulls.
-    staged = extraction.stage(batch_id, canonical_frame(deduplicate_latest(rows)), len(rows) + len(rejected))
-    if rejected:
-        warehouse.record_quarantine(
-            extraction.engine, batch_id, source.name, [(f.record, f.rule, f.detail) for f in rejected], stage="extract"
-        )
-        for failure in rejected[:20]:
-            log.warning("source %s: %s quarantined: %s (%s)", source.name, failure.record, failure.rule, failure.detail)
+    staged = extraction.stage(batch_id, canonical_frame(deduplicate_latest(rows)), pulled)
+    if rejected or poisoned:
+        quarantine_at_extract(extraction.engine, batch_id, source.name, [*rejected, *poisoned])
     log.info(
         "source %s: batch %s read %d file(s) (%s): %d row(s) staged, %d quarantined",
         source.name,
         batch_id,
         len(results),
-        ", ".join(f"{result.source} {result.encoding}" for result in results),
+        ", ".join(f"{printable(result.source)} {result.encoding}" for result in results),
         staged,
-        len(rejected),
+        len(rejected) + sum(file_checked.poisoned for file_checked in checked),
     )
-    _mark_deleted_commune_dossiers(extraction.engine, source, batch_id, results, per_file, named)
+    # A row held back for its bounds is still in its commune's table: its code (when readable) counts
+    # as present, as a rejected row's does.
+    held_back = [file_checked.held_codes for file_checked in checked]
+    _mark_deleted_commune_dossiers(extraction.engine, source, batch_id, results, per_file, named, held_back)
 
 
 def _named_agencies(source: CommuneCsvSource, results: Sequence[ReadResult]) -> list[str | None]:
@@ -114,6 +124,7 @@ def _mark_deleted_commune_dossiers(
     results: Sequence[ReadResult],
     per_file: Sequence[Sequence[Mapping[str, Any]]],
     named: Sequence[str | None],
+    held_back: Sequence[Sequence[str | None]],
 ) -> int:
     """Mark deleted the stored live dossiers that vanished from their commune's export; returns how many.
 
@@ -138,12 +149,13 @@ def _mark_deleted_commune_dossiers(
     present: set[str] = set()
     agencies: set[str] = set()
     withheld: set[str] = set()
-    for result, rows, name_agency in zip(results, per_file, named, strict=True):
+    for result, rows, name_agency, held in zip(results, per_file, named, held_back, strict=True):
         file_agencies = {str(row[Col.AGENCY_CODE.value]) for row in rows if row[Col.AGENCY_CODE.value]}
         file_agencies |= {name_agency} if name_agency else set()
         agencies |= file_agencies
         codes = [row[Col.CODE.value] for row in rows]
         codes += [_rejected_code(source, failure) for failure in result.rejects]
+        codes += list(held)
         present.update(str(code) for code in codes if code)
         unreadable = sum(1 for code in codes if not code)
         if unreadable:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from baocao.core.bounds import printable
 from baocao.core.errors import BaocaoError, ConfigurationError, DataQualityError, RetriableError, RuleFailure
 from baocao.core.sources import SourceSettings
 from baocao.core.states import BatchState
@@ -39,7 +40,10 @@ def refuse(
     warehouse.record_quarantine(
         extraction.engine, batch_id, source.name, [(f.record, f.rule, f.detail) for f in failures], stage="extract"
     )
-    raise DataQualityError(f"source {source.name}: file refused, {kept}", failures)
+    # A reason may quote what made a record poison (a code with an escape or an override): the error
+    # the operator reads gets it escaped and cut, as the quarantine does.
+    shown = [RuleFailure(f.rule, printable(f.record, 160), printable(f.detail, 300), f.key) for f in failures]
+    raise DataQualityError(f"source {source.name}: file refused, {kept}", shown)
 
 
 def refused_read(extraction: Extraction, source: SourceSettings, batch_id: str, error: BaocaoError, rule: str) -> None:

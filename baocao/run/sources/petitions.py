@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from baocao.connectors import petition_csv
 from baocao.connectors.tabular import SpreadsheetError
 from baocao.core import tables
+from baocao.core.bounds import Failure, Family, Window, check_date, check_text, column_limit, printable
 from baocao.core.errors import RuleFailure
 from baocao.core.registry import load_registry
 from baocao.core.report import ReportType
@@ -27,6 +28,7 @@ from baocao.core.sources import PetitionCsvSource
 from baocao.core.states import BatchState
 from baocao.run.sources.files import extract_file, files, refuse, refused_read
 from baocao.run.sources.kind import Extraction, SourceKind, Storage
+from baocao.run.sources.staged import quarantine_at_extract
 from baocao.storage import locks, warehouse
 
 log = logging.getLogger(__name__)
@@ -61,20 +63,46 @@ def _day(value: date) -> date:
     return value.date() if isinstance(value, datetime) else value
 
 
+def _bounds_failures(row: Mapping[str, Any], window: Window) -> list[Failure]:
+    """The bounds a petition's values break (`baocao.core.bounds`): its codes within their columns and
+    free of control characters, its dates from 1990 to ten years after the run."""
+    failures: list[Failure] = []
+    for column in ("code", "agency_code"):
+        if row[column] is not None:
+            limit = column_limit("petitions", column)
+            failures += check_text(Family.PETITION, column, str(row[column]), limit, code=True)
+    for column in ("received_at", "due_at", "answered_at"):
+        if row[column] is not None:
+            failures += check_date(Family.PETITION, column, row[column], window)
+    return failures
+
+
 def _petition(
-    record: Mapping[str, Any], where: str, agencies: set[str], source: PetitionCsvSource, batch_id: str
+    record: Mapping[str, Any],
+    where: str,
+    agencies: set[str],
+    source: PetitionCsvSource,
+    batch_id: str,
+    window: Window,
 ) -> dict[str, Any] | RuleFailure:
     """The stored row of a petition the reader accepted, or the first rule it breaks.
 
-    The reader checks each value; what it leaves open is checked here: the agency must be in the
+    The reader checks each value; what it leaves open is checked here: the bounds of every value
+    (`baocao.core.bounds`: codes, dates, lengths), the agency must be in the
     registry (as for dossiers), and the deadline, which the index counts by, must be present and
     neither it nor the answer may come before the petition was received.
     """
     row: dict[str, Any] = {column: record.get(field) for column, field in PETITION_FIELDS.items()}
-    key = f"{where} (ma_phan_anh {row['code']})"
+    key = f"{where} (ma_phan_anh {printable(row['code'], 60)})"
+    out_of_bounds = _bounds_failures(row, window)
+    if out_of_bounds:
+        # The first bound broken names the rule; the detail lists them all (lengths, code points, years).
+        return RuleFailure(out_of_bounds[0].rule, key, "; ".join(str(failure) for failure in out_of_bounds))
     received, due, answered = row["received_at"], row["due_at"], row["answered_at"]
     if row["agency_code"] not in agencies:
-        return RuleFailure("petition.agency_unknown", key, f"ma_donvi {row['agency_code']} is not in the registry")
+        return RuleFailure(
+            "petition.agency_unknown", key, f"ma_donvi {printable(row['agency_code'], 40)} is not in the registry"
+        )
     if due is None:
         return RuleFailure("petition.deadline_missing", key, "no han_tra_loi: the petition cannot be placed")
     if _before(due, received):
@@ -116,12 +144,13 @@ def _store_petitions(extraction: Extraction, source: PetitionCsvSource, batch_id
     if refused:
         refuse(extraction, source, batch_id, [*refused, *rejected], kept)
     agencies = set(load_registry(extraction.config.agencies_file).codes)
+    window = Window.around(extraction.now)
     rows: dict[str, dict[str, Any]] = {}
     unsound: list[RuleFailure] = []
     for result in results:
         sound = 0
         for record in result.records:
-            petition = _petition(record, f"petition {result.source}", agencies, source, batch_id)
+            petition = _petition(record, f"petition {result.source}", agencies, source, batch_id, window)
             if isinstance(petition, RuleFailure):
                 rejected.append(petition)
                 continue
@@ -137,11 +166,7 @@ def _store_petitions(extraction: Extraction, source: PetitionCsvSource, batch_id
     stored = upsert_petitions(engine, list(rows.values()))
     quarantined = 0
     if rejected:
-        quarantined = warehouse.record_quarantine(
-            engine, batch_id, source.name, [(f.record, f.rule, f.detail) for f in rejected], stage="extract"
-        )
-        for failure in rejected[:20]:
-            log.warning("source %s: %s quarantined: %s (%s)", source.name, failure.record, failure.rule, failure.detail)
+        quarantined = quarantine_at_extract(engine, batch_id, source.name, rejected)
     pulled = sum(len(result.records) + len(result.rejects) for result in results)
     warehouse.finish_file_batch(
         engine, batch_id, BatchState.STORED, pulled=pulled, stored=stored, quarantined=quarantined

@@ -14,11 +14,13 @@ from datetime import datetime, timedelta
 from itertools import islice
 from typing import Any, NamedTuple
 
-from baocao.core.canonical import Col
+from baocao.core.bounds import Window
+from baocao.core.errors import RuleFailure
 from baocao.core.sources import PulledSource
 from baocao.run.sources.kind import Extraction
+from baocao.run.sources.staged import check_dossiers, no_code_failures, quarantine_at_extract
 from baocao.storage import staging, warehouse
-from baocao.transforms.canonical import canonical_frame, canonical_record, deduplicate_latest
+from baocao.transforms.canonical import canonical_frame, deduplicate_latest
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +28,12 @@ PIECE_RECORDS = 10_000  # records mapped and staged at a time
 
 
 class Pulled(NamedTuple):
-    records: Iterable[dict[str, Any]]  # raw records changed in the window, read as they are consumed
+    # Raw records changed in the window, read as they are consumed (a source may send anything: they
+    # are checked).
+    records: Iterable[Any]
     vanished: set[str]  # for sources whose deleted rows vanish: the stored codes the source no longer has
+    # What the pull itself held back (catalogue entries out of bounds), quarantined with the batch.
+    rejected: list[RuleFailure] = []  # noqa: RUF012 - a NamedTuple default, never mutated
 
 
 # Reads the records changed in the window (from, to); from is None on the first pull.
@@ -52,48 +58,47 @@ def extract_pulled(
     window_from = last - timedelta(minutes=source.overlap_minutes) if last else None
     batch_id = extraction.batch_id(source)
     warehouse.start_batch(engine, batch_id, source.name, source.kind, window_from, window_to)
-    records, vanished = pull(window_from, window_to)
-    pulled = without_code = 0
+    records, vanished, rejected = pull(window_from, window_to)
+    # Poison records (out of bounds: baocao.core.bounds) are quarantined here; the rest is staged.
+    window = Window.around(window_to)
+    pulled = poisoned = without_code = 0
+    failures: list[RuleFailure] = []
     writer = staging.LatestByCode(extraction.staging_dir, batch_id)
     try:
         for piece in _pieces(records, piece_records):
-            rows = [canonical_record(record, fields, values) for record in piece]
-            pulled += len(rows)
-            with_code = [row for row in rows if row[Col.CODE] is not None]
-            without_code += len(rows) - len(with_code)
-            writer.write(staging.to_table(canonical_frame(deduplicate_latest(with_code))))
+            checked = check_dossiers(piece, fields, values, window, first=pulled + 1)
+            pulled += len(piece)
+            poisoned += checked.poisoned
+            without_code += len(checked.without_code())
+            failures += checked.failures
+            writer.write(staging.to_table(canonical_frame(deduplicate_latest(checked.with_code()))))
     except BaseException:
         writer.abort()
         raise
     staged = warehouse.record_staged(engine, batch_id, pulled=pulled, staged=writer.close())
     log.info("source %s: %d record(s) staged in %d piece(s)", source.name, pulled - without_code, writer.pieces)
-    if without_code:
-        warehouse.record_quarantine(
-            engine,
-            batch_id,
-            source.name,
-            [
-                (f"record without code #{n + 1}", "Every dossier has a code", "code missing")
-                for n in range(without_code)
-            ],
-            stage="extract",
-        )
+    # `rejected` is complete once the records are consumed (a source may read more after its dossiers).
+    failures = [*rejected, *failures, *no_code_failures(without_code)]
+    if failures:
+        quarantine_at_extract(engine, batch_id, source.name, failures)
     if vanished:
         marked = warehouse.mark_vanished(engine, source.name, vanished, batch_id)
         log.info("source %s: %d dossier(s) no longer in the source marked deleted", source.name, marked)
     log.info(
-        "source %s: batch %s pulled %d record(s) in window %s → %s; %d staged after de-duplication",
+        "source %s: batch %s pulled %d record(s) in window %s → %s; %d out of bounds quarantined; "
+        "%d staged after de-duplication",
         source.name,
         batch_id,
         pulled,
         window_from,
         window_to,
+        poisoned,
         staged,
     )
     return batch_id
 
 
-def _pieces(records: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
+def _pieces(records: Iterable[Any], size: int) -> Iterator[list[Any]]:
     iterator = iter(records)
     while piece := list(islice(iterator, size)):
         yield piece

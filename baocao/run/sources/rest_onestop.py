@@ -10,11 +10,12 @@ from datetime import datetime
 from typing import Any
 
 from baocao.connectors import rest_onestop
+from baocao.core.errors import RuleFailure
 from baocao.core.sources import RestOneStopSource
 from baocao.run.sources.kind import Extraction, SourceKind, Storage
 from baocao.run.sources.pulls import Pulled, extract_pulled
 from baocao.storage import warehouse
-from baocao.transforms.canonical import canonical_procedure
+from baocao.transforms.canonical import canonical_procedure, procedure_failures, procedure_key
 
 log = logging.getLogger(__name__)
 
@@ -23,19 +24,32 @@ def _pull(
     extraction: Extraction, source: RestOneStopSource, window_from: datetime | None, window_to: datetime
 ) -> Pulled:
     client = rest_onestop.OneStopClient(source)
+    rejected: list[RuleFailure] = []
 
     def records() -> Iterator[dict[str, Any]]:
-        # Dossiers stream to staging page by page; the catalogue is read once they are all in, as before.
+        # Dossiers stream to staging page by page; the catalogue is read once they are all in, as before,
+        # its entries out of bounds added to `rejected` (quarantined with the pull's batch).
         yield from client.dossiers(window_from, window_to)
-        _store_catalogue(extraction, source, client, window_to)
+        _store_catalogue(extraction, source, client, window_to, rejected)
 
-    return Pulled(records(), set())
+    return Pulled(records(), set(), rejected)
 
 
 def _store_catalogue(
-    extraction: Extraction, source: RestOneStopSource, client: rest_onestop.OneStopClient, window_to: datetime
+    extraction: Extraction,
+    source: RestOneStopSource,
+    client: rest_onestop.OneStopClient,
+    window_to: datetime,
+    rejected: list[RuleFailure],
 ) -> None:
-    catalogue = [canonical_procedure(item) for item in client.procedures()]
+    catalogue = []
+    for item in client.procedures():
+        # An entry out of bounds is left out of the catalogue and quarantined with the pull's batch.
+        failures = procedure_failures(item)
+        key = procedure_key(item)
+        rejected.extend(RuleFailure(failure.rule, key, str(failure)) for failure in failures)
+        if not failures:
+            catalogue.append(canonical_procedure(item))
     complete = [item for item in catalogue if item["code"] and item["agency_code"] and item["online_type"]]
     # A procedure is published by one source only: the first to store it (a catalogue export,
     # say) keeps it, and this pull's copy is left out rather than failing the whole pull.

@@ -18,6 +18,7 @@ import pandas as pd
 from baocao.connectors import workbooks
 from baocao.connectors.catalogue_xml import ReadResult
 from baocao.connectors.tabular import SpreadsheetError
+from baocao.core.bounds import Family, check_text, column_limit, printable
 from baocao.core.errors import BaocaoError, ConfigurationError, RuleFailure
 from baocao.core.periods import Period, PeriodType, Regime, parse_period
 from baocao.core.report import ReportType
@@ -78,6 +79,26 @@ def _score_rows(records: Sequence[dict[str, Any]], columns: Sequence[str]) -> li
     return rows
 
 
+# Text columns of a score row: codes (no control character at all) and the unit's name (free text).
+_SCORE_CODES = ("code", "block", "level")
+
+
+def _bounds_failures(scores: Sequence[dict[str, Any]], report: ReportType, workbook: str) -> list[RuleFailure]:
+    """The bounds the score rows break (`baocao.core.bounds`): texts within their `agency_scores`
+    column and free of control characters. One rejected row refuses the workbook, as any rejected row."""
+    family = Family.ICT if report is ReportType.ICT_RANKING else Family.EGOV
+    failures = []
+    for number, row in enumerate(scores, start=1):
+        for column in (*_SCORE_CODES, "name"):
+            value = row.get(column)
+            if isinstance(value, str):
+                limit = column_limit("agency_scores", column)
+                found = check_text(family, column, value, limit, code=column in _SCORE_CODES)
+                key = f"{workbook} unit #{number} ({printable(row.get('code'), 40)})"
+                failures += [RuleFailure(failure.rule, key, str(failure)) for failure in found]
+    return failures
+
+
 @dataclass(frozen=True)
 class Workbook:
     """What a workbook kind feeds: its report, the reader of its workbook, the score columns the report
@@ -111,6 +132,9 @@ def _store_scores(extraction: Extraction, source: FileSource, batch_id: str, wor
     if result.rejects:
         refuse(extraction, source, batch_id, result.rejects, kept)
     scores = _score_rows(result.records, workbook.columns)
+    out_of_bounds = _bounds_failures(scores, workbook.report, path.name)
+    if out_of_bounds:
+        refuse(extraction, source, batch_id, out_of_bounds, kept)
     if not scores:
         refuse(extraction, source, batch_id, [RuleFailure(f"{source.kind}.empty", path.name, "no unit rows")], kept)
     try:
