@@ -19,10 +19,10 @@ from baocao.core.canonical import (
     DUE_DAYS,
     FLAG_COLUMNS,
     ONLINE_TYPES,
-    PERSONAL_FIELDS,
     TIME_COLUMNS,
     Col,
     nfc,
+    personal_part,
     to_local_naive,
 )
 from baocao.core.errors import ConfigurationError
@@ -64,7 +64,7 @@ def canonical_record(
     row: dict[str, Any] = {}
     for column in Col:
         source_field = field_map.get(column.value, column.value)
-        if source_field.split(".")[0] in PERSONAL_FIELDS:
+        if personal_part(source_field) is not None:
             raise ConfigurationError(
                 f"field mapping: sends personal field {source_field!r} into column {column.value!r}; "
                 "applicants' personal data never enters the warehouse"
