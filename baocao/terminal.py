@@ -25,7 +25,8 @@ def fail(error: BaocaoError) -> None:
         else "fatal (fix and rerun)"
     )
     # The kind and the message are text, not markup: rich would eat "[…]" as a tag.
-    console.print(f"[bold red]error[/] {escape(f'[{kind}]: {error}')}")
+    # One line whatever its length: rich would wrap it at the console's width (80 when stderr is a file).
+    console.print(f"[bold red]error[/] {escape(f'[{kind}]: {error}')}", soft_wrap=True)
     sys.exit(75 if isinstance(error, RetriableError) else 65 if isinstance(error, DataQualityError) else 1)
 
 

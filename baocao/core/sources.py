@@ -133,7 +133,7 @@ PageSize = Annotated[int, Field(strict=True, ge=1, le=1000)]  # the one-stop API
 ChunkSize = Annotated[int, Field(strict=True, ge=1, le=1_000_000)]
 OverlapMinutes = Annotated[int, Field(strict=True, ge=0, le=44640)]  # at most 31 days
 
-PERSONAL_RULE = "mapping.personal_field: applicants' personal data never enters the canonical record"
+PERSONAL_RULE = "mapping.personal_field: personal data never enters the canonical record"
 
 
 def _not_canonical(columns: list[str]) -> str:
@@ -154,7 +154,7 @@ def mapping_problems(fields: Mapping[str, str]) -> list[str]:
         part = personal_part(path)
         if part is not None:
             problems.append(
-                f"{column} = {path!r} reads personal field {part!r} into the canonical record (rule {PERSONAL_RULE})"
+                f"{column} = {path!r} reads personal field {part!r} (rule {PERSONAL_RULE})"
             )
     return problems
 

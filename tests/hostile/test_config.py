@@ -262,3 +262,28 @@ def test_secret_canaries_in_a_sound_check(config_path: Path, postgres: sa.URL) -
     result = run_cli("config", "check", "--config", str(_from_environment(config_path)), env={WAREHOUSE_ENV: url})
     assert result.returncode == 0, result.stderr
     assert CANARY not in result.stdout + result.stderr
+
+
+# ---------------------------------------------------------------- the DAG reads the configuration the same way
+
+
+def test_a_bad_configuration_fails_the_dags_first_task_with_one_line(config_path: Path) -> None:
+    """`airflow dags test` with a mapping that would read personal data: the first tasks fail at once
+    (not retried) with the same line the CLI prints, and nothing is pulled."""
+    from datetime import date
+
+    from baocao.simulators import demo
+    from tests.delivery.support import SECRETS_ENV
+
+    edited(config_path, 'agency_code = "agency_code"', 'agency_code = "agency_code"\nfield_name = "applicant.name"')
+    env = demo.Environment(workdir=config_path.parent, secrets_env=dict(SECRETS_ENV))
+    env.config_path = config_path
+    code = demo.airflow_dags_test(env, "tthc_results", date(2026, 12, 1), {"config": str(config_path)})
+    log = (env.workdir / "airflow-run.log").read_text(encoding="utf-8")
+    assert code != 0
+    failed = [line for line in log.splitlines() if "AirflowFailException" in line]
+    assert failed, log[-3000:]
+    # The first tasks (choose_period, list_sources) fail; no extract task ever starts.
+    assert "task_id=extract" not in log and "task_id=publish map_index=-1" not in log
+    assert "field_name = 'applicant.name' reads personal field 'applicant'" in log
+    assert "up_for_retry" not in log and "token request" not in log
