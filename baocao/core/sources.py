@@ -153,9 +153,7 @@ def mapping_problems(fields: Mapping[str, str]) -> list[str]:
             continue
         part = personal_part(path)
         if part is not None:
-            problems.append(
-                f"{column} = {path!r} reads personal field {part!r} (rule {PERSONAL_RULE})"
-            )
+            problems.append(f"{column} = {path!r} reads personal field {part!r} (rule {PERSONAL_RULE})")
     return problems
 
 
@@ -256,6 +254,19 @@ class SqlLegacySource(PulledSource):
     chunk_size: ChunkSize | None = None
     connect_timeout_seconds: Timeout | None = None
     statement_timeout_seconds: StatementTimeout | None = None
+
+    @field_validator("database_url")
+    @classmethod
+    def _a_database_url(cls, url: Secret) -> Secret:
+        """The variable holds a database URL (dialect://...); its value is never repeated."""
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            make_url(url.value)
+        except ArgumentError:
+            raise ValueError(f"${url.env_name} does not hold a database URL (dialect://user@host/db)") from None
+        return url
 
 
 class CatalogueXmlSource(SourceSettings):

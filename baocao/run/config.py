@@ -393,11 +393,10 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
 
 def check_config(config: Config) -> None:
     """What reading the file cannot tell, tried before anything is pulled or frozen: data_dir can be
-    written, the agency registry reads, the warehouse answers (`RetriableError` when it does not,
+    written and the warehouse answers (`RetriableError` when it does not,
     `FatalError` when it refuses). `baocao config check`, every run and the DAG's first task call it."""
     import tempfile
 
-    from baocao.core.registry import load_registry
     from baocao.storage import warehouse
 
     where = f"{config.path} [paths]: data_dir {config.data_dir}"
@@ -407,12 +406,6 @@ def check_config(config: Config) -> None:
             pass
     except OSError as error:
         raise ConfigurationError(f"{where}: cannot be written ({error.strerror})") from None
-    try:
-        load_registry(config.agencies_file)
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigurationError(
-            f"{config.path} [registry]: agencies {config.agencies_file}: cannot be read ({error})"
-        ) from None
     engine = warehouse.open_engine(config.warehouse_url)
     try:
         warehouse.reachable(engine)
