@@ -107,11 +107,8 @@ def url_problem(value: str) -> str | None:
     except ValueError as error:
         return f"is not a valid URL ({error})"
     if parts.scheme not in ("http", "https"):
-        return (
-            f"must be an http:// or https:// URL, not scheme {parts.scheme!r}"
-            if parts.scheme
-            else ("must be an http:// or https:// URL (no scheme given)")
-        )
+        given = f"not scheme {parts.scheme!r}" if parts.scheme else "no scheme given"
+        return f"must be an http:// or https:// URL ({given})"
     if not parts.hostname or not _HOST.fullmatch(parts.hostname):
         return "must name a host (http(s)://host[:port]/path)"
     if port == 0:
