@@ -141,15 +141,19 @@ def test_data_dir_that_cannot_be_written(config_path: Path) -> None:
 # ---------------------------------------------------------------- URLs, checked when the file is read
 
 
-@pytest.mark.parametrize(
-    "garbage", ["ht!tp:://::garbage", "not a url", "ftp://central.example/api", "http://", "http://host:99999/x"]
-)
-def test_a_garbage_central_url_stops_a_run_before_anything_is_pulled(config_path: Path, garbage: str) -> None:
-    edited(config_path, f'url = "{CENTRAL}"', f'url = "{garbage}"')
+def test_a_garbage_central_url_stops_a_run_before_anything_is_pulled(config_path: Path) -> None:
+    edited(config_path, f'url = "{CENTRAL}"', 'url = "ht!tp:://::garbage"')
     result = run_cli("run", "--report", "TTHC_RESULTS", "--period", "2026-11", "--config", str(config_path))
     line = one_line_failure(result, "fatal")
-    assert "[central]" in line and "url" in line
-    assert not (config_path.parent / "var" / "submissions").exists()  # nothing was frozen or rendered
+    assert "[central]: url must be an http:// or https:// URL" in line
+    assert "token request" not in result.stderr  # the source was never asked
+    assert not (config_path.parent / "var" / "submissions").exists()  # nothing was rendered or frozen
+
+
+@pytest.mark.parametrize("garbage", ["not a url", "ftp://central.example/api", "http://", "http://host:99999/x"])
+def test_a_garbage_central_url(config_path: Path, garbage: str) -> None:
+    line, _ = failing_check(edited(config_path, f'url = "{CENTRAL}"', f'url = "{garbage}"'))
+    assert "[central]: url " in line
 
 
 def test_a_garbage_source_url(config_path: Path) -> None:
