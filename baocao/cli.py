@@ -18,7 +18,7 @@ from rich.table import Table
 
 from baocao.core.errors import BaocaoError
 from baocao.core.report import ReportType
-from baocao.run.config import load_config
+from baocao.run.config import check_config, load_config
 from baocao.terminal import console, fail, out, print_total
 
 
@@ -42,7 +42,7 @@ def main(verbose: bool) -> None:
 @main.command()
 @click.option("--report", "report_type", required=True, type=click.Choice([r.value for r in ReportType]))
 @click.option("--period", "period_id", required=True, help="Period id: 2026-11, 2026-Q1, 2026-H1, 2026-9M, 2026.")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Configuration file.")
+@click.option("--config", "config_path", metavar="FILE", help="Configuration file.")
 @click.option("--dry-run", is_flag=True, help="Everything but the POST; the rendered file is written out.")
 def run(report_type: str, period_id: str, config_path: str | None, dry_run: bool) -> None:
     """Run one report for one period: extract, validate, aggregate, check, render, publish."""
@@ -50,6 +50,7 @@ def run(report_type: str, period_id: str, config_path: str | None, dry_run: bool
 
     try:
         config = load_config(config_path)
+        check_config(config)
         result = pipeline.run_report(config, report_type, period_id, dry_run=dry_run)
         checked = result.prepared.checked
         total = pipeline.report_summary(config, report_type, period_id, checked.content_hash)
@@ -70,7 +71,7 @@ def run(report_type: str, period_id: str, config_path: str | None, dry_run: bool
 @click.option("--report", "report_type", required=True, type=click.Choice([r.value for r in ReportType]))
 @click.option("--period", "period_id", required=True, help="Period id of the accepted report to correct.")
 @click.option("--reason", required=True, help="Why the accepted version is wrong (sent as CorrectionReason).")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Configuration file.")
+@click.option("--config", "config_path", metavar="FILE", help="Configuration file.")
 @click.option("--dry-run", is_flag=True, help="Show the diff and write the file; nothing is frozen or sent.")
 @click.option("--no-pull", is_flag=True, help="Aggregate the stored dossiers again without reading the sources.")
 def correct(
@@ -89,6 +90,7 @@ def correct(
 
     try:
         config = load_config(config_path)
+        check_config(config)
         result = pipeline.correct(config, report_type, period_id, reason, dry_run=dry_run, show=show, pull=not no_pull)
     except BaocaoError as error:
         fail(error)
@@ -103,7 +105,7 @@ def correct(
 @main.command()
 @click.option("--report", "report_type", type=click.Choice([r.value for r in ReportType]))
 @click.option("--period", "period_id")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False))
+@click.option("--config", "config_path", metavar="FILE")
 def status(report_type: str | None, period_id: str | None, config_path: str | None) -> None:
     """The stored reports (their current versions) and the submission ledger: what was frozen, sent and
     acknowledged, and from which stored version."""
@@ -164,7 +166,7 @@ def status(report_type: str | None, period_id: str | None, config_path: str | No
 @click.option("--pending", is_flag=True, help="Every frozen submission (the backlog an outage left), oldest first.")
 @click.option("--submission", "submission_number", type=int, help="One submission, by its ledger number.")
 @click.option("--report", "report_type", type=click.Choice([r.value for r in ReportType]), help="Only this report.")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False))
+@click.option("--config", "config_path", metavar="FILE")
 def publish(pending: bool, submission_number: int | None, report_type: str | None, config_path: str | None) -> None:
     """Send frozen submissions (their frozen bytes and key) and store the receipts; nothing is re-rendered."""
     from baocao.run import pipeline
@@ -173,6 +175,7 @@ def publish(pending: bool, submission_number: int | None, report_type: str | Non
         raise click.UsageError("give either --pending or --submission N")
     try:
         config = load_config(config_path)
+        check_config(config)
         if submission_number is not None:
             receipts = [pipeline.publish(config, submission_number)]
         else:
@@ -201,7 +204,7 @@ def publish(pending: bool, submission_number: int | None, report_type: str | Non
 @click.option("--quarantine", "batch_id", help="Instead of a report: the quarantine list of this batch.")
 @click.option("--format", "file_format", type=click.Choice(["csv", "xlsx"]), default="xlsx", show_default=True)
 @click.option("--out", "out_path", type=click.Path(dir_okay=False), help="Default: <data_dir>/exports/<name>.<format>.")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False))
+@click.option("--config", "config_path", metavar="FILE")
 def export(
     report_type: str | None,
     period_id: str | None,
@@ -244,6 +247,25 @@ def export(
     out.print(f"wrote {path} ({rows} row(s), {file_format})")
 
 
+@main.group("config")
+def config_group() -> None:
+    """The configuration file: check it before a run does."""
+
+
+@config_group.command("check")
+@click.option("--config", "config_path", metavar="FILE", help="Configuration file.")
+def config_check(config_path: str | None) -> None:
+    """Read and check the configuration as every run does at start: the file (types, ranges, URLs, field
+    mappings, secrets in the environment), data_dir writable, the agency registry, the warehouse answering."""
+    try:
+        config = load_config(config_path)
+        check_config(config)
+    except BaocaoError as error:
+        fail(error)
+        return
+    out.print(f"configuration ok: {config.path}", markup=False, highlight=False)
+
+
 @main.group()
 def db() -> None:
     """The warehouse's schema: create or upgrade it, show its revision."""
@@ -251,13 +273,13 @@ def db() -> None:
 
 def _shown(url: str) -> str:
     """The warehouse URL without its password."""
-    from sqlalchemy.engine import make_url
+    from baocao.storage.warehouse import shown_url
 
-    return make_url(url).render_as_string(hide_password=True)
+    return shown_url(url)
 
 
 @db.command("upgrade")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Configuration file.")
+@click.option("--config", "config_path", metavar="FILE", help="Configuration file.")
 def db_upgrade(config_path: str | None) -> None:
     """Create the warehouse's schema, or upgrade it to this version's newest revision (a warehouse made
     before the migrations is adopted). Workers do the same at start when the warehouse is behind."""
@@ -267,6 +289,7 @@ def db_upgrade(config_path: str | None) -> None:
         config = load_config(config_path)
         engine = warehouse.open_engine(config.warehouse_url)
         try:
+            warehouse.reachable(engine)
             done = migrations.upgrade(engine)
         finally:
             engine.dispose()
@@ -281,7 +304,7 @@ def db_upgrade(config_path: str | None) -> None:
 
 
 @db.command("current")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="Configuration file.")
+@click.option("--config", "config_path", metavar="FILE", help="Configuration file.")
 def db_current(config_path: str | None) -> None:
     """The warehouse's schema revision and this version's newest; nothing is changed."""
     from baocao.storage import migrations, warehouse
@@ -290,6 +313,7 @@ def db_current(config_path: str | None) -> None:
         config = load_config(config_path)
         engine = warehouse.open_engine(config.warehouse_url)
         try:
+            warehouse.reachable(engine)
             found = migrations.current(engine)
         finally:
             engine.dispose()

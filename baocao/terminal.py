@@ -27,8 +27,9 @@ def fail(error: BaocaoError) -> None:
     )
     # The kind and the message are text, not markup: rich would eat "[…]" as a tag.
     # Control characters a source sent (an escape, a newline, a right-to-left override) are shown escaped:
-    # the error stays one line, and the terminal obeys none of them.
-    console.print(f"[bold red]error[/] {escape(printable(f'[{kind}]: {error}', 20_000))}")
+    # the error stays one line, and the terminal obeys none of them; rich would wrap a long line at the
+    # console's width (80 when stderr is a file).
+    console.print(f"[bold red]error[/] {escape(printable(f'[{kind}]: {error}', 20_000))}", soft_wrap=True)
     sys.exit(75 if isinstance(error, RetriableError) else 65 if isinstance(error, DataQualityError) else 1)
 
 

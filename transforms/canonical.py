@@ -35,10 +35,10 @@ from baocao.core.canonical import (
     FLAG_COLUMNS,
     LOCAL_TIMEZONE,
     ONLINE_TYPES,
-    PERSONAL_FIELDS,
     TIME_COLUMNS,
     Col,
     nfc,
+    personal_part,
     to_local_naive,
 )
 from baocao.core.errors import ConfigurationError
@@ -80,7 +80,7 @@ def canonical_record(
     row: dict[str, Any] = {}
     for column in Col:
         source_field = field_map.get(column.value, column.value)
-        if source_field.split(".")[0] in PERSONAL_FIELDS:
+        if personal_part(source_field) is not None:
             raise ConfigurationError(
                 f"field mapping: sends personal field {source_field!r} into column {column.value!r}; "
                 "applicants' personal data never enters the warehouse"
@@ -140,7 +140,7 @@ def checked_record(
     for column in Col:
         name = column.value  # read once: an enum member's value is a descriptor call
         source_field = field_map.get(name, name)
-        if source_field.split(".")[0] in PERSONAL_FIELDS:
+        if personal_part(source_field) is not None:
             raise ConfigurationError(
                 f"field mapping: sends personal field {source_field!r} into column {name!r}; "
                 "applicants' personal data never enters the warehouse"

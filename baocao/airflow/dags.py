@@ -43,11 +43,11 @@ def report_dag(report: str, cron: str, description: str, retry_delay: timedelta 
     def build() -> None:
         @task
         def choose_period() -> str:
-            from baocao.airflow.tasks import config_from, period_for_run
+            from baocao.airflow.tasks import checked_config_from, period_for_run
 
             context = get_current_context()
             return period_for_run(
-                config_from(context["params"]), report, context["params"], context.get("logical_date")
+                checked_config_from(context["params"]), report, context["params"], context.get("logical_date")
             )
 
         @task
@@ -146,7 +146,7 @@ def correction_dag() -> DAG:
             import functools
             import logging
 
-            from baocao.airflow.tasks import config_from, run_step
+            from baocao.airflow.tasks import checked_config_from, run_step
             from baocao.run import pipeline
             from baocao.transforms import diff
 
@@ -166,7 +166,7 @@ def correction_dag() -> DAG:
             step = functools.partial(
                 pipeline.correct, dry_run=bool(params["dry_run"]), show=show, pull=bool(params["pull"])
             )
-            result = run_step(step, config_from(params), params["report"], params["period"], params["reason"])
+            result = run_step(step, checked_config_from(params), params["report"], params["period"], params["reason"])
             return {"payload": str(result.rendered.path), "changes": len(result.changes), "receipt": result.receipt}
 
         correct()

@@ -14,7 +14,7 @@ from baocao.core.canonical import LOCAL_TIMEZONE
 from baocao.core.errors import DataQualityError, FatalError
 from baocao.core.periods import last_complete_period, parse_period
 from baocao.core.settings import Config
-from baocao.run.config import load_config
+from baocao.run.config import check_config, load_config
 
 T = TypeVar("T")
 
@@ -30,6 +30,14 @@ def run_step(step: Callable[..., T], *args: Any) -> T:
 
 def config_from(params: Mapping[str, Any]) -> Config:
     return run_step(load_config, params.get("config") or None)
+
+
+def checked_config_from(params: Mapping[str, Any]) -> Config:
+    """The configuration read and checked completely (`run.config.check_config`): the DAG's first task
+    calls this, so a bad configuration fails it with one line before anything is pulled."""
+    config = config_from(params)
+    run_step(check_config, config)
+    return config
 
 
 def period_for_run(config: Config, report_type: str, params: Mapping[str, Any], logical_date: datetime | None) -> str:

@@ -83,6 +83,18 @@ DUE_DAYS = "due_days"
 PERSONAL_FIELDS = frozenset({"applicant", "name", "id_number", "phone", "address", "ho_ten", "so_cccd", "dien_thoai"})
 
 
+def personal_part(path: str) -> str | None:
+    """The first part of a source field's dotted path (`applicant.name`) that names personal data, if any:
+    every part is checked, so neither `applicant.code` nor `contact.phone` is read."""
+    for part in path.split("."):
+        if part.strip().casefold() in _PERSONAL_CASEFOLDED:
+            return part
+    return None
+
+
+_PERSONAL_CASEFOLDED = frozenset(name.casefold() for name in PERSONAL_FIELDS)
+
+
 def nfc(text: object) -> str | None:
     """NFC-normalised text, stripped; None for missing or empty values."""
     if text is None or (isinstance(text, float) and pd.isna(text)):

@@ -97,7 +97,7 @@ class Config:
     province_code: str
     province_name: str
     data_dir: Path
-    warehouse_url: str
+    warehouse_url: str = field(repr=False)  # may carry a password
     agencies_file: Path
     central: CentralConfig
     reports: Mapping[ReportType, ReportConfig]

@@ -16,10 +16,20 @@ from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StrictBool, ValidationInfo, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    StrictBool,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from baocao.core.canonical import PERSONAL_FIELDS
+from baocao.core.canonical import CANONICAL_COLUMNS, personal_part
 from baocao.core.settings import RetryPolicy, Secret
 
 # An environment variable's name as shells and secret stores write it: a value pasted in its place
@@ -77,9 +87,72 @@ def _agency_pattern(value: Any) -> re.Pattern[str]:
 
 
 def _url(value: Any) -> str:
+    """An http(s) URL with a host: a garbage URL is refused when the file is read, not when a request is
+    first sent (for the central, after the payload is frozen)."""
     if not isinstance(value, str):
         raise ValueError(f"must be a URL (text), got {value!r}")
+    problem = url_problem(value)
+    if problem:
+        raise ValueError(problem)
     return value.rstrip("/")
+
+
+def url_problem(value: str) -> str | None:
+    """Why `value` is not a usable http(s) URL, or None. The URL is not repeated (it may carry a password)."""
+    if not value or value != value.strip() or any(ch.isspace() or ord(ch) < 32 for ch in value):
+        return "must be an http(s) URL without spaces or control characters"
+    try:
+        parts = urlsplit(value)
+        port = parts.port  # a port that is not a number, or out of range, raises here
+    except ValueError as error:
+        return f"is not a valid URL ({error})"
+    if parts.scheme not in ("http", "https"):
+        given = f"not scheme {parts.scheme!r}" if parts.scheme else "no scheme given"
+        return f"must be an http:// or https:// URL ({given})"
+    if not parts.hostname or not _HOST.fullmatch(parts.hostname):
+        return "must name a host (http(s)://host[:port]/path)"
+    if port == 0:
+        return "must not use port 0"
+    return None
+
+
+# A host as URLs write it: a DNS name, an IPv4 address, or an IPv6 address (its brackets removed).
+_HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?|[0-9A-Fa-f:.]+")
+
+
+# Every number the file may give has a range, and a number must be written as one (strict: "30" and true
+# are refused, not read as 30 and 1); infinity and NaN (which TOML allows) are refused too.
+Timeout = Annotated[float, Field(strict=True, gt=0, le=3600, allow_inf_nan=False)]
+StatementTimeout = Annotated[float, Field(strict=True, gt=0, le=86400, allow_inf_nan=False)]
+Backoff = Annotated[float, Field(strict=True, ge=0, le=3600, allow_inf_nan=False)]
+Attempts = Annotated[int, Field(strict=True, ge=1, le=100)]
+PageSize = Annotated[int, Field(strict=True, ge=1, le=1000)]  # the one-stop API's `limit` is 1–1000
+MaxPages = Annotated[int, Field(strict=True, ge=1, le=100_000_000)]
+ChunkSize = Annotated[int, Field(strict=True, ge=1, le=1_000_000)]
+OverlapMinutes = Annotated[int, Field(strict=True, ge=0, le=44640)]  # at most 31 days
+
+PERSONAL_RULE = "mapping.personal_field: personal data never enters the canonical record"
+
+
+def _not_canonical(columns: list[str]) -> str:
+    return f"{', '.join(repr(c) for c in columns)}: not canonical column(s) (one of {', '.join(CANONICAL_COLUMNS)})"
+
+
+def mapping_problems(fields: Mapping[str, str]) -> list[str]:
+    """What is wrong with a field mapping (canonical column → source field's dotted path): a column that is
+    not canonical, a path with an empty part, or a path any part of which names personal data."""
+    problems = []
+    unknown = [column for column in fields if column not in CANONICAL_COLUMNS]
+    if unknown:
+        problems.append(_not_canonical(unknown))
+    for column, path in fields.items():
+        if not isinstance(path, str) or not path or any(not part.strip() for part in path.split(".")):
+            problems.append(f"{column} = {path!r}: a source field is a dotted path of non-empty names")
+            continue
+        part = personal_part(path)
+        if part is not None:
+            problems.append(f"{column} = {path!r} reads personal field {part!r} (rule {PERSONAL_RULE})")
+    return problems
 
 
 SecretFromEnvironment = Annotated[Secret, PlainValidator(_secret_from_environment)]
@@ -115,13 +188,29 @@ class MappedSource(SourceSettings):
     # canonical column → the source's word → the canonical value.
     values: Mapping[str, Mapping[str, str]] = Field(default_factory=dict)
 
+    @field_validator("fields")
+    @classmethod
+    def _fields_are_canonical_and_impersonal(cls, fields: Mapping[str, str]) -> Mapping[str, str]:
+        problems = mapping_problems(fields)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return fields
+
+    @field_validator("values")
+    @classmethod
+    def _values_are_canonical(cls, values: Mapping[str, Mapping[str, str]]) -> Mapping[str, Mapping[str, str]]:
+        unknown = [column for column in values if column not in CANONICAL_COLUMNS]
+        if unknown:
+            raise ValueError(_not_canonical(unknown))
+        return values
+
 
 class PulledSource(MappedSource):
     """A system asked for what changed since the last merged batch."""
 
     # Records committed late under an earlier change time would be missed by a cursor that only moves
     # forward: every pull reaches back this far, and upserts by code absorb the repeats.
-    overlap_minutes: int = Field(60, ge=0)
+    overlap_minutes: OverlapMinutes = 60
 
 
 class FileSource(SourceSettings):
@@ -137,15 +226,15 @@ class RestOneStopSource(PulledSource):
     base_url: Url
     client_id: SecretFromEnvironment = Field(alias="client_id_env")
     client_secret: SecretFromEnvironment = Field(alias="client_secret_env")
-    page_size: int = Field(500, ge=1)
+    page_size: PageSize = 500
     # More pages than this in one pull means a server that pages forever: the pull stops, fatal.
-    max_pages: int = Field(100_000, ge=1)
-    timeout_seconds: float = Field(RetryPolicy.timeout_seconds, gt=0)
-    deadline_seconds: float | None = Field(None, gt=0)  # default: 4 x timeout_seconds
-    max_attempts: int = Field(RetryPolicy.max_attempts, ge=1)
-    backoff_base_seconds: float = Field(RetryPolicy.backoff_base_seconds, ge=0)
-    backoff_max_seconds: float = Field(RetryPolicy.backoff_max_seconds, ge=0)
-    max_wait_seconds: float = Field(RetryPolicy.max_wait_seconds, ge=0)
+    max_pages: MaxPages = 100_000
+    timeout_seconds: Timeout = RetryPolicy.timeout_seconds
+    deadline_seconds: Timeout | None = None  # default: 4 x timeout_seconds
+    max_attempts: Attempts = RetryPolicy.max_attempts
+    backoff_base_seconds: Backoff = RetryPolicy.backoff_base_seconds
+    backoff_max_seconds: Backoff = RetryPolicy.backoff_max_seconds
+    max_wait_seconds: Backoff = RetryPolicy.max_wait_seconds
 
     @property
     def retry(self) -> RetryPolicy:
@@ -171,9 +260,22 @@ class SqlLegacySource(PulledSource):
     database_url: SecretFromEnvironment = Field(alias="url_env")  # a secret: database URLs carry passwords
     table: str = "hoso"
     change_column: str | None = None
-    chunk_size: int | None = Field(None, ge=1)
-    connect_timeout_seconds: float | None = Field(None, gt=0)
-    statement_timeout_seconds: float | None = Field(None, gt=0)
+    chunk_size: ChunkSize | None = None
+    connect_timeout_seconds: Timeout | None = None
+    statement_timeout_seconds: StatementTimeout | None = None
+
+    @field_validator("database_url")
+    @classmethod
+    def _a_database_url(cls, url: Secret) -> Secret:
+        """The variable holds a database URL (dialect://...); its value is never repeated."""
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            make_url(url.value)
+        except ArgumentError:
+            raise ValueError(f"${url.env_name} does not hold a database URL (dialect://user@host/db)") from None
+        return url
 
 
 class CatalogueXmlSource(SourceSettings):
@@ -182,8 +284,8 @@ class CatalogueXmlSource(SourceSettings):
     kind: Literal["catalogue_xml"] = "catalogue_xml"
     base_url: Url | None = None
     path: PathInFolder | None = None  # a file or a drop folder, when there is no base_url
-    timeout_seconds: float = Field(RetryPolicy.timeout_seconds, gt=0)
-    deadline_seconds: float | None = Field(None, gt=0)  # the whole download; default: 4 x timeout_seconds
+    timeout_seconds: Timeout = RetryPolicy.timeout_seconds
+    deadline_seconds: Timeout | None = None  # the whole download; default: 4 x timeout_seconds
 
     @model_validator(mode="after")
     def _somewhere(self) -> CatalogueXmlSource:
@@ -219,7 +321,7 @@ class PetitionCsvSource(FileSource):
             return data
         fields = data.get("fields")
         named = [str(field) for field in fields.values()] if isinstance(fields, Mapping) else []
-        personal = sorted(field for field in named if field.split(".")[0] in PERSONAL_FIELDS)
+        personal = sorted(field for field in named if personal_part(field) is not None)
         if personal:
             raise ValueError(f"the mapping sends personal field(s) {', '.join(personal)} into the warehouse")
         raise ValueError(

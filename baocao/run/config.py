@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import ErrorDetails
 
 from baocao.core.errors import ConfigurationError
@@ -35,10 +35,13 @@ from baocao.core.settings import (
 from baocao.core.sources import (
     SOURCE_KINDS,
     AnySource,
+    Attempts,
+    Backoff,
     FileContext,
     PathInFolder,
     SecretFromEnvironment,
     SourceSettings,
+    Timeout,
     Url,
 )
 
@@ -71,6 +74,14 @@ class _Paths(_Table):
 
 class _Warehouse(_Table):
     url: str | None = None
+    # The URL from an environment variable: a PostgreSQL URL carries a password, which the file must not.
+    url_from_environment: SecretFromEnvironment | None = Field(None, alias="url_env")
+
+    @model_validator(mode="after")
+    def _one_url(self) -> _Warehouse:
+        if self.url is not None and self.url_from_environment is not None:
+            raise ValueError("give url or url_env, not both")
+        return self
 
 
 class _Registry(_Table):
@@ -81,12 +92,12 @@ class _Central(_Table):
     url: Url
     token: SecretFromEnvironment = Field(alias="token_env")
     format: SubmissionFormat = SubmissionFormat.XML
-    timeout_seconds: float = Field(RetryPolicy.timeout_seconds, gt=0)
-    deadline_seconds: float | None = Field(None, gt=0)  # one try, whole; default: 4 x timeout_seconds
-    max_attempts: int = Field(RetryPolicy.max_attempts, ge=1)
-    backoff_base_seconds: float = Field(RetryPolicy.backoff_base_seconds, ge=0)
-    backoff_max_seconds: float = Field(RetryPolicy.backoff_max_seconds, ge=0)
-    max_wait_seconds: float = Field(RetryPolicy.max_wait_seconds, ge=0)
+    timeout_seconds: Timeout = RetryPolicy.timeout_seconds
+    deadline_seconds: Timeout | None = None  # one try, whole; default: 4 x timeout_seconds
+    max_attempts: Attempts = RetryPolicy.max_attempts
+    backoff_base_seconds: Backoff = RetryPolicy.backoff_base_seconds
+    backoff_max_seconds: Backoff = RetryPolicy.backoff_max_seconds
+    max_wait_seconds: Backoff = RetryPolicy.max_wait_seconds
     # The signing key, by environment variable: read by `_signing_key` once the tables are sound.
     signing_key_env: str | None = None
     signing_cert_env: str | None = None
@@ -107,7 +118,7 @@ class _Report(_Table):
 class _ConfigFile(_Table):
     province: _Province
     paths: _Paths = _Paths()
-    warehouse: _Warehouse = _Warehouse()
+    warehouse: _Warehouse = _Warehouse.model_validate({})
     registry: _Registry
     central: _Central
     reports: dict[ReportType, _Report] = Field(default_factory=dict)
@@ -181,6 +192,11 @@ def _problem(error: ErrorDetails, key: str, kind: str | None) -> str:
     if kind_of_error in ("greater_than_equal", "greater_than"):
         bound = f"at least {context['ge']}" if "ge" in context else f"more than {context.get('gt')}"
         return f"{subject}must be {bound}, got {given}"
+    if kind_of_error in ("less_than_equal", "less_than"):
+        bound = f"at most {context['le']}" if "le" in context else f"less than {context.get('lt')}"
+        return f"{subject}must be {bound}, got {given}"
+    if kind_of_error == "finite_number":
+        return f"{subject}must be a finite number, got {given}"
     if kind_of_error == "value_error":
         return f"{subject}{context.get('error')}"
     return f"{key}: {error['msg']}" if key else error["msg"]
@@ -270,15 +286,76 @@ def _report(
     )
 
 
-def load_config(path: str | os.PathLike[str] | None = None) -> Config:
-    """Read and check the configuration file (default: $BAOCAO_CONFIG, then ./baocao.toml)."""
-    chosen = Path(path or os.environ.get(CONFIG_ENV) or "baocao.toml").resolve()
+SUPPORTED_WAREHOUSES = ("sqlite", "postgresql")
+
+
+def _warehouse_url(where: str, table: _Warehouse, data_dir: Path, base: Path) -> str:
+    """The warehouse URL (from the file, from `url_env`, or SQLite in data_dir), checked for a dialect
+    the warehouse supports and a driver that is installed; messages show it with its password masked."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    given = table.url_from_environment.value if table.url_from_environment else table.url
+    key = f"url_env (${table.url_from_environment.env_name})" if table.url_from_environment else "url"
+    url = _resolve_url(given or f"sqlite:///{data_dir / 'warehouse.db'}", base)
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        # The text is not repeated: it may be a password pasted in the wrong place.
+        raise ConfigurationError(f"{where} [warehouse]: {key} is not a database URL (dialect://...)") from None
+    shown = parsed.render_as_string(hide_password=True)
+    if parsed.get_backend_name() not in SUPPORTED_WAREHOUSES:
+        raise ConfigurationError(
+            f"{where} [warehouse]: {key} {shown}: dialect {parsed.get_backend_name()!r} is not supported "
+            f"(one of {', '.join(SUPPORTED_WAREHOUSES)})"
+        )
+    try:
+        parsed.get_dialect()
+    except (NoSuchModuleError, ImportError) as error:
+        raise ConfigurationError(f"{where} [warehouse]: {key} {shown}: no such driver ({error})") from None
+    return url
+
+
+def _data_dir(where: str, folder: Path) -> Path:
+    """data_dir must be a folder, or not exist yet under a folder (whether it is writable is checked at start,
+    by `check_config`, by writing to it)."""
+    for step in (folder, *folder.parents):
+        if step.exists():
+            if not step.is_dir():
+                raise ConfigurationError(f"{where} [paths]: data_dir {folder}: {step} is a file, not a folder")
+            break
+    return folder
+
+
+def _read_file(chosen: Path) -> dict[str, Any]:
+    """The file's tables; a file that is missing, a folder, unreadable, not UTF-8 or not TOML is one line."""
+    if chosen.is_dir():
+        raise ConfigurationError(f"configuration file {chosen} is a folder, not a file (set --config or ${CONFIG_ENV})")
     if not chosen.is_file():
         raise ConfigurationError(f"configuration file {chosen} not found (set --config or ${CONFIG_ENV})")
     try:
-        raw = tomllib.loads(chosen.read_text(encoding="utf-8"))
+        data = chosen.read_bytes()
+    except OSError as error:
+        raise ConfigurationError(f"configuration file {chosen} cannot be read ({error.strerror})") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise ConfigurationError(
+            f"{chosen}: not UTF-8 text (line {line}, byte {error.start + 1}: {data[error.start : error.end]!r}); "
+            "save it as UTF-8"
+        ) from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        raise ConfigurationError(f"{chosen}: not valid TOML: {error}") from None
+        # tomllib's message ends with "(at line L, column C)".
+        raise ConfigurationError(f"{chosen}: not valid TOML: {' '.join(str(error).split())}") from None
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Read and check the configuration file (default: $BAOCAO_CONFIG, then ./baocao.toml)."""
+    chosen = Path(path or os.environ.get(CONFIG_ENV) or "baocao.toml").resolve()
+    raw = _read_file(chosen)
     base = chosen.parent
     where = str(chosen)
     try:
@@ -288,13 +365,13 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
 
     central = parsed.central
     sources = _sources_by_name(where, parsed.sources)
-    data_dir = (base / parsed.paths.data_dir).resolve()
+    data_dir = _data_dir(where, (base / parsed.paths.data_dir).resolve())
     return Config(
         path=chosen,
         province_code=parsed.province.code,
         province_name=parsed.province.name,
         data_dir=data_dir,
-        warehouse_url=_resolve_url(parsed.warehouse.url or f"sqlite:///{data_dir / 'warehouse.db'}", base),
+        warehouse_url=_warehouse_url(where, parsed.warehouse, data_dir, base),
         agencies_file=parsed.registry.agencies,
         central=CentralConfig(
             url=central.url,
@@ -316,3 +393,28 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
         },
         sources=sources,
     )
+
+
+# ---------------------------------------------------------------- what only trying can tell
+
+
+def check_config(config: Config) -> None:
+    """What reading the file cannot tell, tried before anything is pulled or frozen: data_dir can be
+    written and the warehouse answers (`RetriableError` when it does not,
+    `FatalError` when it refuses). `baocao config check`, every run and the DAG's first task call it."""
+    import tempfile
+
+    from baocao.storage import warehouse
+
+    where = f"{config.path} [paths]: data_dir {config.data_dir}"
+    try:
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=config.data_dir, prefix=".baocao-check-"):
+            pass
+    except OSError as error:
+        raise ConfigurationError(f"{where}: cannot be written ({error.strerror})") from None
+    engine = warehouse.open_engine(config.warehouse_url)
+    try:
+        warehouse.reachable(engine)
+    finally:
+        engine.dispose()

@@ -28,6 +28,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from baocao.core.bounds import printable, safe_key
 from baocao.core.canonical import CANONICAL_COLUMNS, LOCAL_TIMEZONE, Col
+from baocao.core.errors import FatalError, RetriableError
 from baocao.core.states import BatchState
 from baocao.core.tables import (
     PROCEDURE_COLUMNS,
@@ -71,12 +72,22 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# A PostgreSQL server that drops packets would otherwise hold a worker for the kernel's TCP timeout.
+_CONNECT_TIMEOUT_SECONDS = 10
+
+
 def open_engine(url: str) -> Engine:
     """An engine for the warehouse URL (for SQLite, its folder created), its schema left as it is."""
     parsed = sa.engine.make_url(url)
+    connect_args: dict[str, Any] = {}
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    created = sa.create_engine(url, future=True, pool_pre_ping=True)
+        try:
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise FatalError(f"warehouse {shown_url(url)}: cannot create its folder ({error.strerror})") from None
+    if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
+        connect_args["connect_timeout"] = _CONNECT_TIMEOUT_SECONDS
+    created = sa.create_engine(url, future=True, pool_pre_ping=True, connect_args=connect_args)
     if created.dialect.name == "sqlite":
         sa.event.listen(created, "connect", _sqlite_pragmas)
     return created
@@ -86,8 +97,52 @@ def connect(url: str) -> Engine:
     """An engine for the warehouse URL, its schema created or upgraded to this code's revision if behind
     (`baocao.storage.migrations`; `baocao db upgrade` does the same on its own)."""
     created = open_engine(url)
+    reachable(created)
     migrations.upgrade(created)
     return created
+
+
+def shown_url(url: str | sa.URL) -> str:
+    """A database URL as messages show it: its password masked."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return "<a URL that cannot be read>"
+
+
+# What a PostgreSQL server says when it answers but refuses us: retrying cannot help (a person must fix
+# the role, the password, pg_hba.conf or the database name). Anything else on connecting (nothing
+# listening, a name that does not resolve, a server starting up or full) may pass.
+_REFUSALS = ("password authentication failed", "does not exist", "no pg_hba.conf entry", "permission denied")
+_PASSING = ("starting up", "shutting down", "too many clients", "recovery mode")
+
+
+def reachable(engine: Engine) -> None:
+    """Connect once: a warehouse that does not answer is a `RetriableError`, one that refuses (wrong
+    credentials, no such database, an unopenable SQLite file) a `FatalError`; the password is never shown."""
+    try:
+        with engine.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+    except sa.exc.DBAPIError as error:
+        raise _connection_error(engine.url, error) from None
+
+
+def _connection_error(url: sa.URL, error: sa.exc.DBAPIError) -> FatalError | RetriableError:
+    reason = " ".join(str(error.orig).split())
+    if url.password:
+        reason = reason.replace(str(url.password), "***")
+    reason = reason if len(reason) <= 300 else reason[:297] + "..."
+    where = f"warehouse {shown_url(url)}"
+    if url.get_backend_name() == "sqlite":
+        return FatalError(f"{where}: cannot open the database file ({reason})")
+    lowered = reason.lower()
+    if (
+        "fatal:" in lowered
+        and any(word in lowered for word in _REFUSALS)
+        and not any(word in lowered for word in _PASSING)
+    ):
+        return FatalError(f"{where}: the server refused the connection ({reason}); fix [warehouse] and rerun")
+    return RetriableError(f"{where}: cannot connect ({reason}); try again when it answers")
 
 
 def _insert_for(engine_or_connection: Engine | Connection) -> Any:
