@@ -99,7 +99,11 @@ def _verdict(row: Any, staging_dir: Path, locks_dir: Path | None) -> tuple[Actio
         return Action.WAIT, "its source is being extracted by a live process", present
     if present is not None and file_locks.is_locked(staged_file):
         return Action.WAIT, "a live process is merging it", present
-    if row["kind"] not in source_kinds.KINDS or not source_kinds.kind_named(row["kind"]).storage.validated_by_batch:
+    try:
+        staged_kind = source_kinds.kind_named(row["kind"]).storage.validated_by_batch
+    except FatalError:  # a kind this version no longer has
+        staged_kind = False
+    if not staged_kind:
         return Action.RETIRE, "its extract stopped before the file was stored", present
     if present is None:
         return Action.RETIRE, "no staged file: the run stopped before staging; its window is pulled again", None
