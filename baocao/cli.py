@@ -116,6 +116,7 @@ def status(report_type: str | None, period_id: str | None, config_path: str | No
         stored = stored_reports.listing(engine, report_type, period_id)
         rows = ledger.listing(engine, report_type, period_id)
         left = leftovers.survey(engine, pipeline.staging_dir(config), pipeline.locks_dir(config))
+        running = pipeline.runs_in_progress(config)
     except BaocaoError as error:
         fail(error)
         return
@@ -149,6 +150,8 @@ def status(report_type: str | None, period_id: str | None, config_path: str | No
             (row["last_error"] or "")[:80],
         )
     out.print(table)
+    for run_of, holder in running:
+        out.print(f"run in progress: {run_of.replace('-', ' ', 1)} ({holder or 'pid unknown'})")
     _print_leftovers(left)
 
 

@@ -106,6 +106,16 @@ def run_lock(config: Config, report_type: ReportType | str, period_id: str) -> I
         ) from None
 
 
+def runs_in_progress(config: Config) -> list[tuple[str, str]]:
+    """The runs holding their report and period's lock now: (`<report>-<period>`, its holder's note)."""
+    found = []
+    for path in sorted(locks_dir(config).glob("run-*.lock")):
+        if file_locks.is_locked(path):
+            note = path.read_text(encoding="utf-8", errors="replace").strip()
+            found.append((path.name.removeprefix("run-").removesuffix(".lock"), note))
+    return found
+
+
 def period_of(config: Config, report_type: ReportType | str, period_id: str) -> Period:
     return parse_period(period_id, config.report(report_type).regime)
 

@@ -1,7 +1,8 @@
 """Nothing left behind (issue 13, item 5): a real `baocao run` SIGKILLed just after staging its batch
 (`BAOCAO_CRASH_AT=after_stage`, baocao/run/faults.py) leaves the batch STAGED with its staged file;
 orphan files lie in the staging folder beside it. `baocao status` shows them and what the next run will
-do; the next run merges the stuck batch (its file is whole), removes the orphans, leaves alone the file a
+do (and, while a run of the period holds its lock, that run: a second one ends retriable); the next
+run merges the stuck batch (its file is whole), removes the orphans, leaves alone the file a
 live process holds, and publishes. A stuck batch whose staged file does not read is retired (ABANDONED,
 its file removed) and its window pulled again.
 """
@@ -19,11 +20,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from baocao.core import tables
+from baocao.core import file_locks, tables
 from baocao.run.config import load_config
 from baocao.run.faults import AFTER_STAGE, CRASH_AT_ENV
 from baocao.storage import warehouse
 from tests.delivery.support import PullingWorld, pulling_world
+from tests.hostile.support import one_line_failure
 
 pytestmark = [pytest.mark.hostile, pytest.mark.slow]
 
@@ -98,7 +100,14 @@ def test_a_run_killed_after_staging_is_taken_up_by_the_next(world: PullingWorld)
     try:
         fcntl.flock(holder, fcntl.LOCK_EX)
 
-        shown = _status(world)
+        # While a run of the period is in progress (this process holds its lock), status says so and
+        # another run ends retriable, naming it.
+        with file_locks.held(world.config_path.parent / "var" / "locks" / f"run-{REPORT}-{PERIOD}.lock", note=True):
+            shown = _status(world)
+            assert f"run in progress: {REPORT} {PERIOD} (pid {os.getpid()}, since " in shown, shown
+            line = one_line_failure(_run(world), "retriable")
+            assert f"another run of {REPORT} {PERIOD} is in progress (pid {os.getpid()}, since " in line, line
+        assert _batches(world)[stuck] == "STAGED"  # the refused run touched nothing
         assert "1 stuck batch(es), 3 orphan staging file(s)" in shown, shown
         rows = {line.split("│")[2].strip(): line for line in shown.splitlines() if line.count("│") >= 6}
         assert "merge" in rows[stuck] and "stuck batch (STAGED)" in rows[stuck], shown
