@@ -4,7 +4,9 @@ Extract writes the batch here; validation reads it with DuckDB (Great Expectatio
 the file: columnar, both cores); the merge streams the rows that passed into the warehouse and then
 removes the file. Files are written under a temporary name and renamed, so a crash never leaves a
 half-written batch that looks complete. Tasks pass the batch id; the file lives under the data
-folder, which every worker of a deployment shares.
+folder, which every worker of a deployment shares. A writer holds the OS lock of its temporary file and
+a validation that of the staged file (`baocao.core.file_locks`), so files no live process holds can be
+told apart as a dead run's leftovers (`staging_files`, `baocao.run.leftovers`).
 """
 
 from __future__ import annotations
