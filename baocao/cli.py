@@ -109,7 +109,7 @@ def correct(
 def status(report_type: str | None, period_id: str | None, config_path: str | None) -> None:
     """The stored reports (their current versions) and the submission ledger: what was frozen, sent and
     acknowledged, and from which stored version."""
-    from baocao.run import pipeline
+    from baocao.run import leftovers, pipeline
     from baocao.storage import ledger
     from baocao.storage import reports as stored_reports
 
@@ -118,6 +118,8 @@ def status(report_type: str | None, period_id: str | None, config_path: str | No
         engine = pipeline.engine_for(config)
         stored = stored_reports.listing(engine, report_type, period_id)
         rows = ledger.listing(engine, report_type, period_id)
+        left = leftovers.survey(engine, pipeline.staging_dir(config), pipeline.locks_dir(config))
+        running = pipeline.runs_in_progress(config)
     except BaocaoError as error:
         fail(error)
         return
@@ -160,6 +162,36 @@ def status(report_type: str | None, period_id: str | None, config_path: str | No
                     f"Idempotency-Key {row['idempotency_key']}) what next: {hint}"
                 )
             )
+    for run_of, holder in running:
+        out.print(f"run in progress: {run_of.replace('-', ' ', 1)} ({holder or 'pid unknown'})")
+    _print_leftovers(left)
+
+
+def _age(seconds: float) -> str:
+    whole = int(seconds)
+    if whole >= 86400:
+        return f"{whole // 86400}d {whole // 3600 % 24}h"
+    return f"{whole // 3600}h {whole // 60 % 60:02d}m" if whole >= 3600 else f"{whole // 60}m {whole % 60:02d}s"
+
+
+def _print_leftovers(left: Any) -> None:
+    """Stuck batches and orphan staging files, and what the next run of their source does with each."""
+    from baocao.storage import warehouse
+
+    if not left.batches and not left.files:
+        out.print("Leftovers: no stuck batch, no orphan staging file")
+        return
+    now = warehouse.utc_now()
+    table = Table(title=f"Leftovers: {len(left.batches)} stuck batch(es), {len(left.files)} orphan staging file(s)")
+    for column in ("what", "batch", "source", "age", "next run", "why"):
+        table.add_column(column, overflow="fold")
+    for batch in left.batches:
+        age = _age((now - batch.started_at).total_seconds()) if batch.started_at else "?"
+        table.add_row("stuck batch (STAGED)", batch.batch_id, batch.source, age, batch.action.value, batch.reason)
+    for file in left.files:
+        age = _age(file.age_seconds)
+        table.add_row(f"orphan {file.kind} file", file.path.name, "", age, file.action.value, file.reason)
+    out.print(table)
 
 
 @main.command()

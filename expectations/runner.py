@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ import pandas as pd
 import pyarrow as pa
 from great_expectations.data_context.types.base import ProgressBarsConfig
 
+from baocao.core import file_locks
+from baocao.core.errors import RetriableError
 from baocao.expectations import gx_adapter
 
 log = logging.getLogger(__name__)
@@ -29,6 +32,9 @@ log = logging.getLogger(__name__)
 # GX lists only this many failing record keys per rule; a batch with more failing records than
 # this is held back whole (see Outcome.incomplete_rules) rather than half-quarantined.
 MAX_LISTED_FAILURES = 1_000_000
+# How long a validation waits for another process's to end before the run stops, retriable: a
+# validation of millions of staged rows takes minutes.
+GX_LOCK_WAIT_SECONDS = 1800
 # GX prints a progress bar per validation to stderr: noise in task logs.
 logging.getLogger("great_expectations").setLevel(logging.WARNING)
 
@@ -124,27 +130,53 @@ class SuiteRunner:
     """A file-backed GX context under `root` (suites, results and Data Docs live there).
 
     Building one installs the project's GX patches (`expectations.gx_adapter`), checked first.
+
+    GX's file context is not safe for two processes at once: each rewrites `great_expectations.yml`,
+    the suites, checkpoints, validation results and the Data Docs index of the same folder, and a run
+    that reads another's half-written file dies (two `baocao run` at once did, with a GX traceback). So
+    every use of the context, from loading it to the Data Docs it builds, holds the folder's lock
+    (`<root>/.gx.lock`, an OS file lock that a killed process releases), and loads the context afresh
+    under it, so what another process wrote meanwhile is read, never overwritten with a stale copy.
+    Runs of other reports take turns on GX's files only; their pulls and merges go on in parallel.
     """
 
     def __init__(self, root: Path) -> None:
         gx_adapter.install()
         root.mkdir(parents=True, exist_ok=True)
         self.root = root
-        self.context: Any = gx.get_context(mode="file", project_root_dir=str(root))
-        variables = self.context.variables
+        self.context: Any = None
+
+    @contextmanager
+    def _files_held(self) -> Iterator[Any]:
+        """GX's files locked for this process (waiting for another run's validation to end), and the
+        context loaded under the lock."""
+        try:
+            with file_locks.held(self.root / ".gx.lock", wait_seconds=GX_LOCK_WAIT_SECONDS, note=True):
+                self.context = self._load_context()
+                yield self.context
+        except file_locks.LockBusy as busy:
+            raise RetriableError(
+                f"Great Expectations' files under {self.root} stayed locked by {busy.holder or 'another run'} "
+                f"for {GX_LOCK_WAIT_SECONDS} s; try again later"
+            ) from None
+
+    def _load_context(self) -> Any:
+        context: Any = gx.get_context(mode="file", project_root_dir=str(self.root))
+        variables = context.variables
         changed = False
         bars = variables.progress_bars
         if bars is None or (bars.get("globally", True) if isinstance(bars, dict) else bars.globally):
             variables.progress_bars = ProgressBarsConfig(globally=False)
             changed = True
         sites = dict(variables.data_docs_sites or {})
-        compiled = root / "gx" / "uncommitted" / "compiled_templates"
+        compiled = self.root / "gx" / "uncommitted" / "compiled_templates"
         configured = {name: gx_adapter.data_docs_site(site, compiled) for name, site in sites.items()}
         if configured != sites:
             variables.data_docs_sites = configured
             changed = True
         if changed:
             variables.save()
+        return context
 
     @property
     def docs_index(self) -> Path:
@@ -164,6 +196,18 @@ class SuiteRunner:
         GX reads the file through a view in a scratch DuckDB database beside the Data Docs, removed
         afterwards. (Copying the rows into DuckDB's own storage first costs more than its faster scans save.)
         """
+        with self._files_held() as context:
+            return self._validate_parquet(context, path, suite_name, expectations, key_column, run_name)
+
+    def _validate_parquet(
+        self,
+        context: Any,
+        path: Path,
+        suite_name: str,
+        expectations: Sequence[gxe.Expectation],
+        key_column: str,
+        run_name: str,
+    ) -> Outcome:
         scratch_dir = self.root / "scratch"
         scratch_dir.mkdir(exist_ok=True)
         database = scratch_dir / f"{_name(run_name)}.duckdb"
@@ -172,7 +216,7 @@ class SuiteRunner:
             # DuckDB takes no parameters in DDL; the path is quoted as an SQL string literal.
             quoted = str(path.resolve()).replace("'", "''")
             connection.execute(f"CREATE VIEW batch AS SELECT * FROM read_parquet('{quoted}')")
-        datasource = self.context.data_sources.add_or_update_sql(
+        datasource = context.data_sources.add_or_update_sql(
             name="staged", connection_string=gx_adapter.staged_database_url(database)
         )
         try:
@@ -199,13 +243,14 @@ class SuiteRunner:
         key_column: str,
         run_name: str,
     ) -> Outcome:
-        datasource = self.context.data_sources.add_or_update_pandas(name="frames")
-        asset_name = f"{suite_name}_frame"
-        if asset_name in {asset.name for asset in datasource.assets}:
-            datasource.delete_asset(asset_name)
-        asset = datasource.add_dataframe_asset(name=asset_name)
-        batch_definition = asset.add_batch_definition_whole_dataframe(name="whole")
-        return self._run(batch_definition, suite_name, expectations, key_column, run_name, {"dataframe": frame})
+        with self._files_held() as context:
+            datasource = context.data_sources.add_or_update_pandas(name="frames")
+            asset_name = f"{suite_name}_frame"
+            if asset_name in {asset.name for asset in datasource.assets}:
+                datasource.delete_asset(asset_name)
+            asset = datasource.add_dataframe_asset(name=asset_name)
+            batch_definition = asset.add_batch_definition_whole_dataframe(name="whole")
+            return self._run(batch_definition, suite_name, expectations, key_column, run_name, {"dataframe": frame})
 
     def _run(
         self,

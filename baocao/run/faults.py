@@ -1,4 +1,4 @@
-"""Test hook: let a test kill the publishing process at a named point of the delivery path.
+"""Test hook: let a test kill a run at a named point of the delivery path (or just after staging).
 
 The crash-safety tests (tests/delivery/) run the publisher as a real process with
 `BAOCAO_CRASH_AT=<point>` in its environment; `crash_point(<point>)` then sends the process SIGKILL,
@@ -18,7 +18,10 @@ BEFORE_POST = "before_post"
 # The central has answered (it holds the submission); the answer is not stored in the ledger yet.
 AFTER_ANSWER = "after_answer"
 
-CRASH_POINTS = frozenset({BEFORE_POST, AFTER_ANSWER})
+# A batch is staged (its file written, its row STAGED); validate has not merged it.
+AFTER_STAGE = "after_stage"
+
+CRASH_POINTS = frozenset({BEFORE_POST, AFTER_ANSWER, AFTER_STAGE})
 
 
 def crash_point(name: str) -> None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -20,6 +21,7 @@ from sqlalchemy.engine import Engine
 
 from baocao import reports
 from baocao.connectors.central import CentralClient, Verdict
+from baocao.core import file_locks
 from baocao.core.canonical import LOCAL_TIMEZONE, Col
 from baocao.core.errors import ConfigurationError, DataQualityError, FatalError, RetriableError, RuleFailure
 from baocao.core.periods import Period, parse_period
@@ -30,8 +32,9 @@ from baocao.core.states import BatchState, SubmissionState
 from baocao.expectations import dossiers as dossier_rules
 from baocao.expectations.runner import SuiteRunner
 from baocao.reports.definition import ReportContext
+from baocao.run import leftovers
 from baocao.run import sources as source_kinds
-from baocao.run.faults import AFTER_ANSWER, BEFORE_POST, crash_point
+from baocao.run.faults import AFTER_ANSWER, AFTER_STAGE, BEFORE_POST, crash_point
 from baocao.run.sources.petitions import delivered_petition_sources
 from baocao.storage import ledger, staging, warehouse
 from baocao.storage import reports as stored_reports
@@ -77,6 +80,42 @@ def staging_dir(config: Config) -> Path:
     return config.data_dir / "staging"
 
 
+def locks_dir(config: Config) -> Path:
+    """Where the run, source and GX locks live: under the data folder every worker shares."""
+    return config.data_dir / "locks"
+
+
+# How long an extract waits for another extract of the same source (another report's run reading it),
+# and a validation for another merge of the same batch, before the step ends retriable.
+SOURCE_LOCK_WAIT_SECONDS = 1800
+BATCH_LOCK_WAIT_SECONDS = 1800
+
+
+@contextmanager
+def run_lock(config: Config, report_type: ReportType | str, period_id: str) -> Iterator[None]:
+    """One `baocao run` (or `correct`) of a report and period at a time: a second one ends at once,
+    retriable (exit 75), naming the run in progress. The OS releases the lock of a killed run."""
+    report = ReportType(report_type).value
+    path = locks_dir(config) / f"run-{report}-{period_id}.lock"
+    try:
+        with file_locks.held(path, note=True):
+            yield
+    except file_locks.LockBusy as busy:
+        raise RetriableError(
+            f"another run of {report} {period_id} is in progress ({busy.holder or 'pid unknown'}); try again later"
+        ) from None
+
+
+def runs_in_progress(config: Config) -> list[tuple[str, str]]:
+    """The runs holding their report and period's lock now: (`<report>-<period>`, its holder's note)."""
+    found = []
+    for path in sorted(locks_dir(config).glob("run-*.lock")):
+        if file_locks.is_locked(path):
+            note = path.read_text(encoding="utf-8", errors="replace").strip()
+            found.append((path.name.removeprefix("run-").removesuffix(".lock"), note))
+    return found
+
+
 def period_of(config: Config, report_type: ReportType | str, period_id: str) -> Period:
     return parse_period(period_id, config.report(report_type).regime)
 
@@ -91,8 +130,22 @@ def extract(config: Config, source_name: str, now: datetime | None = None, perio
     yearly score workbook is stored whole, or refused whole with what was stored kept; petitions are
     upserted. `period_id` matters only to sources delivered per period (the yearly workbooks).
     """
-    extraction = source_kinds.Extraction(config, engine_for(config), staging_dir(config), now or local_now(), period_id)
-    return source_kinds.extract(extraction, config.source(source_name))
+    source = config.source(source_name)
+    engine = engine_for(config)
+    lock = leftovers.source_lock(locks_dir(config), source.name)
+    try:
+        with file_locks.held(lock, wait_seconds=SOURCE_LOCK_WAIT_SECONDS, note=True):
+            # What a run of this source that died left (module baocao.run.leftovers), before the watermark is read.
+            leftovers.take_up(engine, staging_dir(config), source.name, lambda batch: validate_batch(config, batch))
+            extraction = source_kinds.Extraction(config, engine, staging_dir(config), now or local_now(), period_id)
+            batch_id = source_kinds.extract(extraction, source)
+            crash_point(AFTER_STAGE)  # test hook (baocao.run.faults): a no-op unless $BAOCAO_CRASH_AT names it
+            return batch_id
+    except file_locks.LockBusy as busy:
+        raise RetriableError(
+            f"source {source.name}: another extract of it stayed in progress ({busy.holder or 'pid unknown'}) "
+            f"for {SOURCE_LOCK_WAIT_SECONDS} s; try again later"
+        ) from None
 
 
 # ---------------------------------------------------------------- validate and merge
@@ -118,12 +171,34 @@ def validate_batch(config: Config, batch_id: str) -> BatchOutcome:
     if not source_kinds.kind_named(batch["kind"]).storage.validated_by_batch:
         # Catalogues, score sheets and petitions were stored by extract: no dossiers here to check or merge.
         return BatchOutcome(batch_id, 0, batch["quarantined"])
+    staged_file = staging.batch_file(staging_dir(config), batch_id)
+    # The staged file's lock: one validation and merge of a batch at a time (a task retried while the
+    # first attempt runs, a stuck batch taken up by another run); a live holder marks it in progress.
+    try:
+        held = file_locks.lock_open_file(staged_file, wait_seconds=BATCH_LOCK_WAIT_SECONDS)
+    except file_locks.LockBusy:
+        raise RetriableError(
+            f"source {batch['source']} batch {batch_id}: another process stayed merging it for "
+            f"{BATCH_LOCK_WAIT_SECONDS} s; try again later"
+        ) from None
+    try:
+        return _validate_staged(config, engine, batch_id, staged_file, present=held is not None)
+    finally:
+        if held is not None:
+            os.close(held)
+
+
+def _validate_staged(config: Config, engine: Engine, batch_id: str, staged_file: Path, present: bool) -> BatchOutcome:
+    batch = warehouse.batch_summary(engine, batch_id)  # read again, under the staged file's lock
     if batch["state"] == BatchState.MERGED:
         # A rerun of the task after the merge committed: nothing is left to check or to write.
         return BatchOutcome(batch_id, batch["merged"], batch["quarantined"])
+    if batch["state"] == BatchState.ABANDONED:
+        # Retired by a later run of its source (baocao.run.leftovers): that run's pull read its window again.
+        log.warning("source %s: batch %s was retired (ABANDONED); nothing merged", batch["source"], batch_id)
+        return BatchOutcome(batch_id, 0, batch["quarantined"] or 0)
     registry = load_registry(config.agencies_file)
-    staged_file = staging.batch_file(staging_dir(config), batch_id)
-    if not staged_file.exists():
+    if not present or not staged_file.exists():
         raise FatalError(f"source {batch['source']} batch {batch_id}: {staged_file} is gone (rerun extract)")
     outcome = suite_runner(config).validate_parquet(
         staged_file,
@@ -511,12 +586,13 @@ def run_report(config: Config, report_type: ReportType | str, period_id: str, dr
     """Every step in order, as the DAG runs them: extract → validate → aggregate → check → render → publish."""
     report_type = ReportType(report_type)
     period_id = period_of(config, report_type, period_id).id  # a bad period fails before anything is pulled
-    prepared = _prepare(config, report_type, period_id)
-    rendered = render(config, report_type, period_id, dry_run=dry_run, content_hash=prepared.checked.content_hash)
-    receipt = None
-    if not dry_run:
-        assert rendered.submission is not None
-        receipt = publish(config, rendered.submission.id)
+    with run_lock(config, report_type, period_id):
+        prepared = _prepare(config, report_type, period_id)
+        rendered = render(config, report_type, period_id, dry_run=dry_run, content_hash=prepared.checked.content_hash)
+        receipt = None
+        if not dry_run:
+            assert rendered.submission is not None
+            receipt = publish(config, rendered.submission.id)
     return RunResult(prepared, rendered.path, receipt)
 
 
@@ -548,8 +624,21 @@ def correct(
     report_type = ReportType(report_type)
     if not reason.strip():
         raise ConfigurationError("a correction needs its reason (--reason)")
-    settings = config.report(report_type)
     period = period_of(config, report_type, period_id)
+    with run_lock(config, report_type, period.id):
+        return _correct(config, report_type, period, reason, dry_run, show, pull)
+
+
+def _correct(
+    config: Config,
+    report_type: ReportType,
+    period: Period,
+    reason: str,
+    dry_run: bool,
+    show: Callable[[ledger.Submission, list[diff.Change]], None] | None,
+    pull: bool,
+) -> Correction:
+    settings = config.report(report_type)
     engine = engine_for(config)
     base = ledger.latest_accepted(engine, config.province_code, report_type.value, period.id, period.regime.value)
     if base is None or base.receipt_id is None:

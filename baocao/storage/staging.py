@@ -4,7 +4,9 @@ Extract writes the batch here; validation reads it with DuckDB (Great Expectatio
 the file: columnar, both cores); the merge streams the rows that passed into the warehouse and then
 removes the file. Files are written under a temporary name and renamed, so a crash never leaves a
 half-written batch that looks complete. Tasks pass the batch id; the file lives under the data
-folder, which every worker of a deployment shares.
+folder, which every worker of a deployment shares. A writer holds the OS lock of its temporary file and
+a validation that of the staged file (`baocao.core.file_locks`), so files no live process holds can be
+told apart as a dead run's leftovers (`staging_files`, `baocao.run.leftovers`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -19,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from baocao.core import file_locks
 from baocao.core.canonical import CANONICAL_COLUMNS, DUE_DAYS, FLAG_COLUMNS, TIME_COLUMNS, Col
 
 STAGED_COLUMNS: tuple[str, ...] = (*CANONICAL_COLUMNS, DUE_DAYS)
@@ -82,6 +86,8 @@ class BatchWriter:
             compression=STAGING_COMPRESSION,
             use_dictionary=[name for name in STAGED_COLUMNS if name != Col.CODE],
         )
+        # Locked while this process writes it: a `.partial` file nobody holds is a dead writer's (orphans).
+        self._lock = file_locks.lock_open_file(self._partial)
         self.rows = 0
 
     def write(self, table: pa.Table) -> None:
@@ -91,11 +97,18 @@ class BatchWriter:
     def close(self) -> Path:
         self._writer.close()
         os.replace(self._partial, self.path)  # re-staging the same batch replaces it whole
+        self._release()
         return self.path
 
     def abort(self) -> None:
         self._writer.close()
         self._partial.unlink(missing_ok=True)
+        self._release()
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
 
 
 POSITION = "_position"  # a row's place in the pull, in the scratch file of LatestByCode only
@@ -117,6 +130,9 @@ class LatestByCode:
         self._scratch = self._batch.path.with_name(f".{self._batch.path.name}.pieces.{uuid.uuid4().hex}.partial")
         self._schema = SCHEMA.append(pa.field(POSITION, pa.int64()))
         self._writer = pq.ParquetWriter(self._scratch, self._schema, compression=STAGING_COMPRESSION)
+        # Held while the pull lasts, like the batch writer's `.partial`: another source's extract removes
+        # the `.partial` files nobody holds (a dead writer's), never a live pull's scratch.
+        self._lock = file_locks.lock_open_file(self._scratch)
         self.pieces = 0  # pieces written so far (each one a row group of the scratch file)
         self.rows_read = 0
 
@@ -150,6 +166,7 @@ class LatestByCode:
             raise
         finally:
             self._scratch.unlink(missing_ok=True)
+            self._release()
         self._batch.close()
         return self._batch.rows
 
@@ -176,7 +193,13 @@ class LatestByCode:
     def abort(self) -> None:
         self._writer.close()
         self._scratch.unlink(missing_ok=True)
+        self._release()
         self._batch.abort()
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
 
 
 def write_batch(staging_dir: Path, batch_id: str, frame: pd.DataFrame) -> Path:
@@ -203,3 +226,60 @@ def read_batch(path: Path, exclude_codes: Sequence[str] = (), batch_rows: int = 
 
 def remove_batch(staging_dir: Path, batch_id: str) -> None:
     batch_file(staging_dir, batch_id).unlink(missing_ok=True)
+
+
+PARTIAL_SUFFIX = ".partial"
+MERGE_SCRATCH_SUFFIX = ".merge.sqlite"
+
+
+@dataclass(frozen=True)
+class StagingFile:
+    """A file under the staging folder: a staged batch, a batch being written (`.partial`) or a SQLite
+    merge's scratch copy; `batch_id` is the batch its name names."""
+
+    path: Path
+    batch_id: str
+    kind: str  # "staged", "partial" or "merge scratch"
+    modified: float  # mtime, seconds since the epoch
+    size: int
+
+    @property
+    def locked(self) -> bool:
+        """A live process holds it: a batch being written, or a staged batch being validated and merged."""
+        return file_locks.is_locked(self.path)
+
+
+def staging_files(staging_dir: Path) -> list[StagingFile]:
+    """Every file the pipeline writes under the staging folder, with the batch each belongs to; other
+    files are not the pipeline's and are left alone."""
+    found = []
+    for path in sorted(staging_dir.iterdir()) if staging_dir.is_dir() else ():
+        name = path.name
+        if name.startswith(".") and name.endswith(PARTIAL_SUFFIX):
+            # .<batch id>.parquet.<32 hex>.partial, or a streamed pull's .<batch id>.parquet.pieces.<32 hex>.partial
+            stem = name[1:].rsplit(".", 2)[0].removesuffix(".pieces")
+            batch_id, kind = stem.removesuffix(".parquet"), "partial"
+        elif name.endswith(MERGE_SCRATCH_SUFFIX):
+            # <batch id>.parquet.<hex>.merge.sqlite
+            batch_id, kind = name.split(".parquet.", 1)[0], "merge scratch"
+        elif name.endswith(".parquet"):
+            batch_id, kind = name.removesuffix(".parquet"), "staged"
+        else:
+            continue
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            continue
+        if path.is_file() and valid_batch_id(batch_id):
+            found.append(StagingFile(path, batch_id, kind, stat.st_mtime, stat.st_size))
+    return found
+
+
+def readable(path: Path) -> bool:
+    """Whether a staged file is whole: its Parquet footer reads and its columns are the staging schema's
+    (a file from before a crash of the disk or of the rename is not)."""
+    try:
+        schema = pq.read_schema(path)
+    except (OSError, pa.ArrowInvalid):
+        return False
+    return all(name in schema.names for name in STAGED_COLUMNS)

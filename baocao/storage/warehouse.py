@@ -638,6 +638,46 @@ def watermark(engine: Engine, source: str) -> datetime | None:
     return value
 
 
+def stuck_batches(engine: Engine, source: str | None = None) -> list[Mapping[str, Any]]:
+    """Batches still STAGED (of `source`, or of every source), oldest first, with the watermark of their
+    source: what a run left between its start and its merge."""
+    query = (
+        sa.select(batches, source_state.c.watermark)
+        .select_from(batches.outerjoin(source_state, source_state.c.source == batches.c.source))
+        .where(batches.c.state == BatchState.STAGED)
+        .order_by(batches.c.started_at, batches.c.batch_id)
+    )
+    if source is not None:
+        query = query.where(batches.c.source == source)
+    with engine.connect() as connection:
+        return [dict(row) for row in connection.execute(query).mappings()]
+
+
+def batch_states(engine: Engine, batch_ids: Iterable[str]) -> dict[str, str]:
+    """The state of each of these batches that the warehouse knows."""
+    wanted = sorted(set(batch_ids))
+    found: dict[str, str] = {}
+    with engine.connect() as connection:
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            query = sa.select(batches.c.batch_id, batches.c.state).where(batches.c.batch_id.in_(chunk))
+            rows = connection.execute(query)
+            found.update({row.batch_id: row.state for row in rows})
+    return found
+
+
+def retire_batch(engine: Engine, batch_id: str) -> bool:
+    """Mark a STAGED batch ABANDONED (its staged rows are not merged; the watermark stays, so its window
+    is read again by the next pull). False when it is no longer STAGED (merged meanwhile)."""
+    with engine.begin() as connection:
+        result = connection.execute(
+            sa.update(batches)
+            .where(batches.c.batch_id == batch_id, batches.c.state == BatchState.STAGED)
+            .values(state=BatchState.ABANDONED, finished_at=utc_now())
+        )
+    return bool(result.rowcount)
+
+
 def batch_summary(engine: Engine, batch_id: str) -> Mapping[str, Any]:
     with engine.connect() as connection:
         return dict(connection.execute(sa.select(batches).where(batches.c.batch_id == batch_id)).mappings().one())

@@ -357,7 +357,7 @@ class PullingWorld:
 
 
 @contextlib.contextmanager
-def pulling_world(folder: Path, volume: int = 1500) -> Iterator[PullingWorld]:
+def pulling_world(folder: Path, volume: int = 1500, warehouse_url: str | None = None) -> Iterator[PullingWorld]:
     env_secrets = {
         demo.CENTRAL_TOKEN_ENV: TOKEN,
         demo.CLIENT_ID_ENV: "delivery-test",
@@ -384,7 +384,12 @@ def pulling_world(folder: Path, volume: int = 1500) -> Iterator[PullingWorld]:
             port,
         )
         env.config_path = write_config(
-            folder, sandbox.base_url, fmt="json", onestop_url=f"http://127.0.0.1:{port}", write_registry=False
+            folder,
+            sandbox.base_url,
+            fmt="json",
+            onestop_url=f"http://127.0.0.1:{port}",
+            write_registry=False,
+            warehouse_url=warehouse_url,
         )
         yield PullingWorld(env, sandbox, env.config_path)
     finally:
