@@ -711,6 +711,24 @@ def finish_file_batch(
         )
 
 
+def stored_procedures(engine: Engine, source: str, keys: Iterable[tuple[str, str]]) -> list[dict[str, Any]]:
+    """The entries `source` published last for these (code, agency_code) keys (those it has)."""
+    wanted = set(keys)
+    if not wanted:
+        return []
+    codes = sorted({code for code, _ in wanted})
+    found = []
+    with engine.connect() as connection:
+        for offset in range(0, len(codes), 1000):
+            rows = connection.execute(
+                sa.select(*[procedures.c[name] for name in PROCEDURE_COLUMNS]).where(
+                    procedures.c.source == source, procedures.c.code.in_(codes[offset : offset + 1000])
+                )
+            )
+            found += [dict(row._mapping) for row in rows if (row.code, row.agency_code) in wanted]
+    return found
+
+
 def procedure_publishers(engine: Engine, other_than: str) -> dict[tuple[str, str], str]:
     """(code, agency_code) → source, for the catalogue entries published by sources other than `other_than`."""
     with engine.connect() as connection:

@@ -2,8 +2,9 @@
 and both warehouses. Dates at the ends of the calendar, a 10 MiB field name, NUL, ESC, newline and a
 right-to-left override in a code, a list where a record or a value belongs: each is held back at extract
 with the rule it breaks (`baocao.core.bounds`), the same on SQLite and PostgreSQL, and the good records
-of the batch merge. The stored-whole kinds (catalogue, workbooks) refuse the whole file instead, naming
-the rule, and keep what they stored before.
+of the batch merge. A catalogue export stores the rest too, keeping the stored entry of a poisoned
+procedure; a score workbook is refused whole, naming the rule, and keeps what it stored before (a
+ranking without one of its units would be wrong for all).
 
 Department systems are real on loopback: a one-stop-shop API served by `http.server` in a thread, a
 legacy `hoso` database in SQLite, export files in drop folders.
@@ -15,7 +16,7 @@ import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -353,23 +354,38 @@ def test_petition_csv_quarantines_each_poison_row_and_stores_the_rest(world: Wor
     assert sorted(row["code"] for row in world.stored(tables.petitions)) == ["PA-1", "PA-2", "PA-3"]
 
 
-def test_a_poison_catalogue_entry_refuses_the_catalogue_naming_the_rule(world: World) -> None:
-    entries = [
+def test_a_poison_catalogue_entry_is_quarantined_the_rest_stored_and_its_stored_entry_kept(world: World) -> None:
+    first = [
         CatalogueEntry("1.000001", "Đăng ký khai sinh", "LV-HOTICH", DEPARTMENT, "FULL", False, False),
+        CatalogueEntry("1.000002", "Đăng ký khai tử", "LV-HOTICH", DEPARTMENT, "PARTIAL", False, False),
+    ]
+    export = world.root / "catalogue" / "danh-muc.xml"
+    export.write_bytes(catalogue_xml(first))
+    pipeline.extract(world.config, "catalogue", now=NOW)
+    entries = [
+        CatalogueEntry("1.000001", "Đăng ký khai sinh (sửa)", "LV-HOTICH", DEPARTMENT, "FULL", False, False),
         CatalogueEntry("1.000002", "n" * 1001, "LV-HOTICH", DEPARTMENT, "FULL", False, False),
         CatalogueEntry("1.000\u202e003", "Đăng ký kết hôn", "LV-HOTICH", DEPARTMENT, "FULL", False, False),
+        CatalogueEntry("1.000004", "Đăng ký giám hộ", "LV-HOTICH", DEPARTMENT, "FULL", False, False),
     ]
-    (world.root / "catalogue" / "danh-muc.xml").write_bytes(catalogue_xml(entries))
-    with pytest.raises(DataQualityError) as refused:
-        pipeline.extract(world.config, "catalogue", now=NOW)
-    assert "\u202e" not in str(refused.value)
-    with pipeline.engine_for(world.config).connect() as connection:
-        [batch_id] = connection.execute(sa.select(tables.batches.c.batch_id)).scalars()
+    export.write_bytes(catalogue_xml(entries))
+    batch_id = pipeline.extract(world.config, "catalogue", now=NOW + timedelta(hours=1))
+
     assert {rule for _, rule in world.quarantine(batch_id)} == {
         "catalogue.text_too_long",
         "catalogue.control_character",
     }
-    assert world.stored(tables.procedures) == []  # refused whole: nothing of it stored
+    stored = {row["code"]: row for row in world.stored(tables.procedures)}
+    # The sound entries are stored; the poisoned one of a procedure stored before keeps its old entry;
+    # the one whose code is the poison is left out.
+    assert sorted(stored) == ["1.000001", "1.000002", "1.000004"]
+    assert stored["1.000001"]["name"] == "Đăng ký khai sinh (sửa)"
+    assert stored["1.000002"]["name"] == "Đăng ký khai tử" and stored["1.000002"]["online_type"] == "PARTIAL"
+    with pipeline.engine_for(world.config).connect() as connection:
+        state = connection.execute(
+            sa.select(tables.batches.c.state).where(tables.batches.c.batch_id == batch_id)
+        ).scalar_one()
+    assert state == "STORED"
 
 
 def test_a_poison_workbook_unit_refuses_the_workbook_naming_the_rule(world: World) -> None:

@@ -2,6 +2,12 @@
 folder (department-systems.md §3). It comes whole and replaces whole what the source stored before, so
 it is checked whole first: a catalogue with any rejected record is refused (record, rule and reason go
 to `quarantine` and into the error), and the stored catalogue stays as it was.
+
+An entry out of bounds (a poison value: a 2,000-character name, a right-to-left override in a code;
+`catalogue.*` rules of `baocao.core.bounds`) does not refuse the catalogue: it is quarantined with its
+rule, the entry stored before for that procedure and agency (when its code and agency are sound and
+the source had published it) stays in its place, and the rest of the catalogue is stored. Leaving the
+entry out instead would remove the procedure from every report.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from baocao.core.sources import CatalogueXmlSource
 from baocao.core.states import BatchState
 from baocao.run.sources.files import extract_file, files, refuse, refused_read
 from baocao.run.sources.kind import Extraction, SourceKind, Storage
+from baocao.run.sources.staged import quarantine_at_extract
 from baocao.storage import warehouse
 from baocao.transforms.canonical import procedure_failures, procedure_key
 
@@ -49,16 +56,20 @@ def _store_catalogue(extraction: Extraction, source: CatalogueXmlSource, batch_i
     # A drop folder may split the catalogue into files; one procedure of one agency is listed once.
     seen: dict[tuple[str, str], str] = {}
     records: list[dict[str, Any]] = []
+    poisoned: list[RuleFailure] = []
+    held: set[tuple[str, str]] = set()  # the procedures of poison entries whose code and agency are sound
     for result in results:
         for record in result.records:
             out_of_bounds = procedure_failures(record)
             if out_of_bounds:
-                # A poison entry (a 2,000-character name, a right-to-left override in a code) refuses the
-                # catalogue like any rejected entry: stored whole or not at all.
-                failures += [
+                # A poison entry is quarantined; the entry stored before for its procedure keeps its place.
+                poisoned += [
                     RuleFailure(failure.rule, f"{printable(result.source)} ({procedure_key(record)})", str(failure))
                     for failure in out_of_bounds
                 ]
+                sound = {"code", "agency_code"}.isdisjoint(failure.field for failure in out_of_bounds)
+                if sound and isinstance(record, dict) and record.get("code") and record.get("agency_code"):
+                    held.add((str(record["code"]), str(record["agency_code"])))
                 continue
             key = (record["code"], record["agency_code"])
             if key in seen:
@@ -73,7 +84,9 @@ def _store_catalogue(extraction: Extraction, source: CatalogueXmlSource, batch_i
             seen[key] = result.source
             records.append(record)
     listed = ", ".join(result.source for result in results)
-    if not records and not failures:
+    held -= set(seen)  # listed soundly elsewhere in the folder: that entry is the catalogue's
+    kept_before = warehouse.stored_procedures(extraction.engine, source.name, held)
+    if not records and not kept_before and not failures:
         failures.append(
             RuleFailure("catalogue.empty", listed, "no ThuTuc: an empty file would remove every stored procedure")
         )
@@ -90,18 +103,25 @@ def _store_catalogue(extraction: Extraction, source: CatalogueXmlSource, batch_i
                 )
             )
     if failures:
-        refuse(extraction, source, batch_id, failures, kept)
-    stored = warehouse.replace_procedures(extraction.engine, source.name, batch_id, records, as_of=extraction.now)
+        refuse(extraction, source, batch_id, [*poisoned, *failures], kept)
+    entries = [*records, *kept_before]
+    stored = warehouse.replace_procedures(extraction.engine, source.name, batch_id, entries, as_of=extraction.now)
+    quarantined = 0
+    if poisoned:
+        quarantined = quarantine_at_extract(extraction.engine, batch_id, source.name, poisoned)
     skipped = sum(len(result.skipped) for result in results)
     warehouse.finish_file_batch(
-        extraction.engine, batch_id, BatchState.STORED, pulled=len(records), stored=stored, quarantined=0
+        extraction.engine, batch_id, BatchState.STORED, pulled=len(records), stored=stored, quarantined=quarantined
     )
     log.info(
-        "source %s: catalogue of %d procedure(s) stored from %s (%d non-procedure element(s) ignored)",
+        "source %s: catalogue of %d procedure(s) stored from %s (%d non-procedure element(s) ignored; "
+        "%d entr(ies) out of bounds quarantined, %d of them kept as stored before)",
         source.name,
         stored,
         listed,
         skipped,
+        len({failure.record for failure in poisoned}),
+        len(kept_before),
     )
 
 
