@@ -5,16 +5,20 @@ connection faults, timeouts, bodies cut off mid-way or late, 429 and 502/503/504
 returns to the caller, which decides what the status means. Every request carries a connect and a
 read timeout (a caller cannot switch them off), so a server that accepts the connection and never
 answers costs at most one timeout per try; and the body is read against the try's total deadline
-(`RetryPolicy.deadline`), so a server that trickles a byte now and then cannot hold a worker either.
+(`RetryPolicy.deadline`), so a server that trickles a byte now and then cannot hold a worker either;
+a watchdog shuts the try's socket at the deadline, so neither can one that trickles its headers (which
+requests reads before handing the response over).
 No pause between tries is longer than `RetryPolicy.max_wait_seconds`: a server asking for a longer
 one (Retry-After) ends the call at once, retriable, with the time to come back.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,6 +27,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 import requests
+import urllib3
 import urllib3.exceptions
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 from tenacity.stop import stop_base
@@ -115,6 +120,60 @@ def _come_back_after(seconds: float) -> str:
     return f"{moment:%Y-%m-%d %H:%M} UTC"
 
 
+# The try in progress on this thread, so the connection pools can tell its watchdog which connection it got.
+_TRY = threading.local()
+# The watchdog fires this long after the deadline: a body read checks the deadline itself, and says so.
+_WATCHDOG_GRACE_SECONDS = 0.2
+
+
+class _Watchdog:
+    """Shuts a try's socket when the try outlives its deadline, waking a read blocked in the headers."""
+
+    def __init__(self, seconds: float) -> None:
+        self.connection: Any = None  # the urllib3 connection the try got from its pool
+        self.fired = False
+        self._timer = threading.Timer(seconds, self._cut)
+        self._timer.daemon = True
+
+    def _cut(self) -> None:
+        self.fired = True
+        sock = getattr(self.connection, "sock", None)
+        if isinstance(sock, socket.socket):
+            with contextlib.suppress(OSError):  # already closed: nothing is waiting on it
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def __enter__(self) -> _Watchdog:
+        _TRY.watchdog = self
+        self._timer.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._timer.cancel()
+        _TRY.watchdog = None
+
+
+class _WatchedPool(urllib3.HTTPConnectionPool):
+    def _get_conn(self, timeout: float | None = None) -> Any:
+        connection = super()._get_conn(timeout)
+        watchdog = getattr(_TRY, "watchdog", None)
+        if watchdog is not None:
+            watchdog.connection = connection
+        return connection
+
+
+class _WatchedHttpsPool(urllib3.HTTPSConnectionPool):
+    _get_conn = _WatchedPool._get_conn
+
+
+def _watched(session: requests.Session) -> requests.Session:
+    """The session, its HTTP(S) adapters' pools telling the try's watchdog which connection it uses."""
+    for adapter in session.adapters.values():
+        manager = getattr(adapter, "poolmanager", None)
+        if manager is not None:
+            manager.pool_classes_by_scheme = {"http": _WatchedPool, "https": _WatchedHttpsPool}
+    return session
+
+
 class HttpClient:
     """A requests session with the retry policy of one remote system."""
 
@@ -128,7 +187,7 @@ class HttpClient:
     ) -> None:
         self.system = system
         self.policy = policy
-        self.session = session or requests.Session()
+        self.session = _watched(session or requests.Session())
         self.sleep = sleep
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not security
         self.waits: list[float] = []  # every backoff actually slept, for the operator's log and the tests
@@ -194,13 +253,16 @@ class HttpClient:
         # (connect, read): a caller may shorten them, never remove them (requests waits forever on None).
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = (self.policy.timeout_seconds, self.policy.timeout_seconds)
-        try:
-            # The body is read here, against the deadline, not by requests (which only times each read).
-            response = self.session.request(method, url, stream=True, **kwargs)
-        except (requests.ConnectionError, requests.Timeout) as error:
-            raise TransientFault(f"{type(error).__name__}: {error}") from error
-        with response:
-            read_body_by(response, deadline, self.policy)
+        with _Watchdog(self.policy.deadline + _WATCHDOG_GRACE_SECONDS) as watchdog:
+            try:
+                # The body is read here, against the deadline, not by requests (which only times each read).
+                response = self.session.request(method, url, stream=True, **kwargs)
+            except (requests.ConnectionError, requests.Timeout) as error:
+                if watchdog.fired:
+                    raise TransientFault("answer not complete by the deadline (still in its headers)") from error
+                raise TransientFault(f"{type(error).__name__}: {error}") from error
+            with response:
+                read_body_by(response, deadline, self.policy)
         if response.status_code in RETRIABLE_STATUSES:
             raise TransientFault(f"HTTP {response.status_code}", retry_after_seconds(response))
         return read(response)

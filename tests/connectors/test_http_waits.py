@@ -43,6 +43,29 @@ def test_a_trickled_body_is_cut_at_the_deadline_not_after_the_body() -> None:
     assert 0.9 < took < 1.8, took
 
 
+def _trickled_headers(handler: BaseHTTPRequestHandler) -> None:
+    # The status line and headers a byte every 0.3 s: no read waits the 2 s read timeout, and requests
+    # reads all of them before it hands the response over (the body-side deadline never runs).
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" + b"X-Slow: " + b"s" * 200 + b"\r\n\r\n"
+    for byte in head:
+        try:
+            handler.wfile.write(bytes([byte]))
+            handler.wfile.flush()
+        except OSError:
+            return  # the client hung up: what the test waits for
+        time.sleep(0.3)
+
+
+def test_trickled_headers_are_cut_at_the_deadline() -> None:
+    with serving(_trickled_headers) as served:
+        client = HttpClient("test server", replace(POLICY, deadline_seconds=1.0))
+        started = time.monotonic()
+        with pytest.raises(RetriableError, match="not complete by the deadline"):
+            client.call("GET", served.url + "/slow-head", read_json, "slow page")
+        took = time.monotonic() - started
+    assert 0.9 < took < 3.0, took
+
+
 def test_a_wait_for_a_byte_past_the_deadline_is_cut_at_the_deadline() -> None:
     # One byte, then nothing for longer than the deadline (but shorter than the read timeout).
     with serving(lambda handler: trickle(handler, BODY, gap_seconds=1.8, count=2)) as served:
