@@ -32,7 +32,25 @@ def _setup_logging(verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-@click.group()
+class _Commands(click.Group):
+    """The command group; a warehouse that stops answering in the middle of any command ends it with
+    one retriable line (exit 75), as one that does not answer at start does."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        import sqlalchemy as sa
+
+        from baocao.storage import warehouse
+
+        try:
+            return super().invoke(ctx)
+        except sa.exc.DBAPIError as error:
+            gone = warehouse.outage(error)
+            if gone is None:
+                raise
+            fail(gone)
+
+
+@click.group(cls=_Commands)
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 def main(verbose: bool) -> None:
     """baocao: administrative-reform reports from department systems to the central endpoint."""

@@ -10,11 +10,14 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
+import sqlalchemy as sa
+
 from baocao.core.canonical import LOCAL_TIMEZONE
 from baocao.core.errors import DataQualityError, FatalError
 from baocao.core.periods import last_complete_period, parse_period
 from baocao.core.settings import Config
 from baocao.run.config import check_config, load_config
+from baocao.storage import warehouse
 
 T = TypeVar("T")
 
@@ -26,6 +29,12 @@ def run_step(step: Callable[..., T], *args: Any) -> T:
         return step(*args)
     except (FatalError, DataQualityError) as error:
         raise AirflowFailException(str(error)) from error
+    except sa.exc.DBAPIError as error:
+        # A warehouse gone mid-step: retried by Airflow like any retriable error, logged as one line.
+        gone = warehouse.outage(error)
+        if gone is None:
+            raise
+        raise gone from None
 
 
 def config_from(params: Mapping[str, Any]) -> Config:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import sqlite3
 import time
 import uuid
@@ -125,6 +126,37 @@ def reachable(engine: Engine) -> None:
             connection.execute(sa.text("SELECT 1"))
     except sa.exc.DBAPIError as error:
         raise _connection_error(engine.url, error) from None
+
+
+# What a warehouse that stops answering in the middle of a run says (the server gone, the network cut,
+# the connection killed, SQLite's lock held past the busy timeout).
+_OUTAGES = (
+    "connection refused",
+    "could not connect",
+    "server closed the connection",
+    "terminating connection",
+    "connection timed out",
+    "connection is closed",
+    "consuming input failed",
+    "no connection to the server",
+    "the database system is",
+    "database is locked",
+)
+
+
+def outage(error: BaseException) -> RetriableError | None:
+    """A database error that says the warehouse stopped answering mid-run, as one retriable line (with
+    any password in the message hidden); None for any other error (a bug or a constraint: not retried)."""
+    if not isinstance(error, sa.exc.DBAPIError):
+        return None
+    reason = " ".join(str(error.orig).split())
+    connection_level = isinstance(error, (sa.exc.OperationalError, sa.exc.InterfaceError))
+    if not error.connection_invalidated and not (connection_level and any(word in reason.lower() for word in _OUTAGES)):
+        return None
+    reason = re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1***@", reason)
+    reason = re.sub(r"(password=)\S+", r"\1***", reason)
+    reason = reason if len(reason) <= 300 else reason[:297] + "..."
+    return RetriableError(f"the warehouse stopped answering during the run ({reason}); try again when it answers")
 
 
 def _connection_error(url: sa.URL, error: sa.exc.DBAPIError) -> FatalError | RetriableError:
